@@ -1,0 +1,69 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RecommendationKind(models.TextChoices):
+    RECOMMENDATION = "recommendation", _("Recommendation")
+    LESSON_LEARNED = "lesson_learned", _("Lesson learned")
+    GOOD_PRACTICE = "good_practice", _("Good practice")
+    PRINCIPLE = "principle", _("Principle")
+    POSITION = "position", _("Position")
+    CONCLUSION = "conclusion", _("Conclusion")
+    PROCEDURAL = "procedural", _("Procedural")
+    COMMITMENT = "commitment", _("Commitment")
+    CALL = "call", _("Call to action")
+    PROPOSAL = "proposal", _("Proposal")
+    RESOLUTION = "resolution", _("Resolution")
+    DECISION = "decision", _("Decision")
+    PRIORITY = "priority", _("Priority")
+    PLANNED_OUTPUT = "planned_output", _("Planned output")
+    OBSERVATION = "observation", _("Observation")
+    SLIDE_POINT = "slide_point", _("Presentation point")
+
+
+class RecommendationState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    ADOPTED = "adopted", _("Adopted")
+    CLOSED = "closed", _("Closed")
+    SUPERSEDED = "superseded", _("Superseded")
+
+
+RecommendationState.moves = {
+    RecommendationState.DRAFT: {RecommendationState.ADOPTED},
+    RecommendationState.ADOPTED: {RecommendationState.CLOSED, RecommendationState.SUPERSEDED},
+    RecommendationState.CLOSED: set(),
+    RecommendationState.SUPERSEDED: set(),
+}
+
+
+class AssignmentRole(models.TextChoices):
+    LEAD = "lead", _("Lead")
+    SUPPORTING = "supporting", _("Supporting")
+
+
+class Response(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SUPPORTED = "supported", _("Supported")
+    SUPPORTED_IN_PART = "supported_in_part", _("Supported in part")
+    NOTED = "noted", _("Noted")
+
+
+class ImplementationStatus(models.TextChoices):
+    NOT_STARTED = "not_started", _("Not started")
+    IN_PROGRESS = "in_progress", _("In progress")
+    IMPLEMENTED = "implemented", _("Implemented")
+    PARTIALLY_IMPLEMENTED = "partially_implemented", _("Partially implemented")
+    NOT_IMPLEMENTED = "not_implemented", _("Not implemented")
+
+
+class ReportState(models.TextChoices):
+    SUBMITTED = "submitted", _("Submitted")
+    ACCEPTED = "accepted", _("Accepted")
+    RETURNED = "returned", _("Returned")
+
+
+ReportState.moves = {
+    ReportState.SUBMITTED: {ReportState.ACCEPTED, ReportState.RETURNED},
+    ReportState.RETURNED: {ReportState.SUBMITTED},
+    ReportState.ACCEPTED: set(),
+}

@@ -1,0 +1,210 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from idm.sources import SourcedModel, TimeStampedModel
+
+from .enums import ActingRole, GroupKind, KindBasis, MembershipRole, OrganisationKind
+
+
+class Organisation(SourcedModel):
+    name = models.CharField(_("name"), max_length=255)
+    acronym = models.CharField(_("acronym"), max_length=32, blank=True)
+    full_name = models.CharField(_("full name"), max_length=255, blank=True)
+    kind = models.CharField(_("kind"), max_length=32, choices=OrganisationKind.choices)
+    kind_basis = models.CharField(
+        _("kind is"), max_length=16, choices=KindBasis.choices, default=KindBasis.STATED
+    )
+    country = models.CharField(_("country"), max_length=100, blank=True)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+    )
+    description = models.TextField(_("description"), blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+        ordering = ["name"]
+        indexes = [models.Index(fields=["acronym"]), models.Index(fields=["kind", "name"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(name=""), name="organisation_name_not_empty"
+            ),
+            models.CheckConstraint(
+                condition=~Q(parent=F("pk")), name="organisation_not_own_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.acronym and self.acronym != self.name:
+            return f"{self.name} ({self.acronym})"
+        return self.name
+
+    @property
+    def short_name(self) -> str:
+        return self.acronym or self.name
+
+
+class Person(SourcedModel):
+    honorific = models.CharField(_("honorific"), max_length=32, blank=True)
+    name = models.CharField(_("name"), max_length=200)
+    title = models.CharField(_("title or position"), max_length=255, blank=True)
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="people",
+    )
+    other_organisations = models.ManyToManyField(
+        Organisation,
+        verbose_name=_("other affiliations"),
+        blank=True,
+        related_name="affiliated_people",
+    )
+    country = models.CharField(_("country"), max_length=100, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    history = HistoricalRecords(m2m_fields=[other_organisations])
+
+    class Meta:
+        verbose_name = _("person")
+        verbose_name_plural = _("people")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="person_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return " ".join(part for part in (self.honorific, self.name) if part)
+
+    @property
+    def display_with_title(self) -> str:
+        return f"{self}, {self.title}" if self.title else str(self)
+
+
+class Group(SourcedModel):
+    """A standing body whose membership changes over time: the Business Advisory Board, the GMG."""
+
+    name = models.CharField(_("name"), max_length=255, unique=True)
+    acronym = models.CharField(_("acronym"), max_length=32, blank=True)
+    kind = models.CharField(_("kind"), max_length=32, choices=GroupKind.choices)
+    organisation = models.OneToOneField(
+        Organisation,
+        verbose_name=_("as an organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="as_group",
+        help_text=_("The organisation record that stands for the group, where there is one."),
+    )
+    convened_by = models.ForeignKey(
+        Organisation,
+        verbose_name=_("convened by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="convened_groups",
+    )
+    description = models.TextField(_("description"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("group")
+        verbose_name_plural = _("groups")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.acronym})" if self.acronym else self.name
+
+
+class GroupMembership(SourcedModel):
+    group = models.ForeignKey(
+        Group, verbose_name=_("group"), on_delete=models.CASCADE, related_name="memberships"
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        related_name="group_memberships",
+    )
+    person = models.ForeignKey(
+        Person,
+        verbose_name=_("representative"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="group_memberships",
+    )
+    role = models.CharField(
+        _("role"), max_length=16, choices=MembershipRole.choices, default=MembershipRole.MEMBER
+    )
+    start_date = models.DateField(_("member since"), null=True, blank=True)
+    end_date = models.DateField(_("member until"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("group membership")
+        verbose_name_plural = _("group memberships")
+        ordering = ["group", "organisation__name", "start_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True)
+                | Q(start_date__isnull=True)
+                | Q(end_date__gte=F("start_date")),
+                name="membership_ends_after_it_starts",
+            ),
+            models.UniqueConstraint(
+                fields=["group", "organisation", "start_date"],
+                name="membership_unique_per_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation.short_name} in {self.group}"
+
+
+class Representative(TimeStampedModel):
+    """The organisation a login acts for: a delegation, a partner agency or the secretariat."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="representative",
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("acts for"),
+        on_delete=models.PROTECT,
+        related_name="representatives",
+    )
+    role = models.CharField(_("acts as"), max_length=16, choices=ActingRole.choices)
+    person = models.OneToOneField(
+        Person,
+        verbose_name=_("person"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="login",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("representative")
+        verbose_name_plural = _("representatives")
+        ordering = ["organisation__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} of {self.organisation.short_name}"
