@@ -283,6 +283,8 @@ class ThemeProposal(SourcedModel):
     proposing_organisation = models.ForeignKey(
         Organisation,
         verbose_name=_("proposed by"),
+        null=True,
+        blank=True,
         on_delete=models.PROTECT,
         related_name="theme_proposals",
     )
@@ -349,6 +351,10 @@ class ThemeProposal(SourcedModel):
         ordering = ["-target_year", "title"]
         constraints = [
             models.CheckConstraint(condition=~Q(title=""), name="proposal_title_not_empty"),
+            models.CheckConstraint(
+                condition=Q(kind=ProposalKind.OTHER_FORUM) | Q(proposing_organisation__isnull=False),
+                name="idm_proposal_has_proposer",
+            ),
             models.CheckConstraint(
                 condition=(Q(state=ProposalState.DEFERRED) & Q(deferred_to_year__isnull=False))
                 | (~Q(state=ProposalState.DEFERRED) & Q(deferred_to_year__isnull=True)),
