@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -50,6 +51,7 @@ class Venue(TimeStampedModel):
                 | Q(closes_at__isnull=True)
                 | Q(closes_at__gt=F("opens_at")),
                 name="venue_closes_after_it_opens",
+                violation_error_message=_("A venue must close after it opens."),
             ),
         ]
 
@@ -93,7 +95,9 @@ class Dialogue(SourcedModel):
         ordering = ["-year"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(year__gte=2001) & Q(year__lte=2100), name="dialogue_year_plausible"
+                condition=Q(year__gte=2001) & Q(year__lte=2100),
+                name="dialogue_year_plausible",
+                violation_error_message=_("A dialogue's year must be between 2001 and 2100."),
             ),
         ]
 
@@ -132,12 +136,19 @@ class CouncilSession(SourcedModel):
         verbose_name_plural = _("Council sessions")
         ordering = ["-number"]
         constraints = [
-            models.UniqueConstraint(fields=["body", "number"], name="council_session_unique"),
+            models.UniqueConstraint(
+                fields=["body", "number"],
+                name="council_session_unique",
+                violation_error_message=_(
+                    "There is already a session of this body with this number."
+                ),
+            ),
             models.CheckConstraint(
                 condition=Q(start_date__isnull=True)
                 | Q(end_date__isnull=True)
                 | Q(end_date__gte=F("start_date")),
                 name="council_session_ends_after_it_starts",
+                violation_error_message=_("The last day cannot be before the first day."),
             ),
         ]
 
@@ -192,10 +203,14 @@ class Meeting(SourcedModel):
                 | Q(end_date__isnull=True)
                 | Q(end_date__gte=F("start_date")),
                 name="meeting_ends_after_it_starts",
+                violation_error_message=_("The last day cannot be before the first day."),
             ),
             models.CheckConstraint(
                 condition=~Q(kind=MeetingKind.IDM_SITTING) | Q(council_session__isnull=False),
                 name="idm_sitting_has_council_session",
+                violation_error_message=_(
+                    "An IDM sitting takes place at a Council session: choose it."
+                ),
             ),
         ]
 
@@ -279,8 +294,16 @@ class Document(SourcedModel):
         verbose_name_plural = _("documents")
         ordering = ["-year", "title"]
         constraints = [
-            models.CheckConstraint(condition=~Q(symbol=""), name="document_symbol_not_blank"),
-            models.CheckConstraint(condition=~Q(title=""), name="document_title_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(symbol=""),
+                name="document_symbol_not_blank",
+                violation_error_message=_("Leave the symbol empty rather than blank."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(title=""),
+                name="document_title_not_empty",
+                violation_error_message=_("A document needs a title."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -339,6 +362,9 @@ class Agenda(TimeStampedModel):
                     | Q(council_session__isnull=True, meeting__isnull=True, workshop__isnull=False)
                 ),
                 name="agenda_belongs_to_exactly_one_event",
+                violation_error_message=_(
+                    "An agenda belongs to exactly one Council session, meeting or workshop."
+                ),
             ),
         ]
 
@@ -403,16 +429,49 @@ class AgendaItem(SourcedModel):
         ordering = ["agenda", "position", "number", "sub_item"]
         constraints = [
             models.UniqueConstraint(
-                fields=["agenda", "number", "sub_item"], name="agenda_item_number_unique"
+                fields=["agenda", "number", "sub_item"],
+                name="agenda_item_number_unique",
+                violation_error_message=_(
+                    "This agenda already has an item with this number and letter."
+                ),
             ),
-            models.CheckConstraint(condition=Q(number__gte=1), name="agenda_item_number_positive"),
+            models.CheckConstraint(
+                condition=Q(number__gte=1),
+                name="agenda_item_number_positive",
+                violation_error_message=_("Item numbers start at 1."),
+            ),
             models.CheckConstraint(
                 condition=(Q(parent__isnull=True) & Q(sub_item=""))
-                | (Q(parent__isnull=False) & Q(sub_item__regex=r"^[a-z]{1,2}$")),
+                | (Q(parent__isnull=False) & Q(sub_item__regex=r"^[a-z]{1,2}\Z")),
                 name="agenda_sub_item_has_parent_and_letter",
+                violation_error_message=_(
+                    "A sub-item needs a parent item and a letter (a, b, c…); "
+                    "a main item has neither."
+                ),
             ),
-            models.CheckConstraint(condition=~Q(title=""), name="agenda_item_title_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(title=""),
+                name="agenda_item_title_not_empty",
+                violation_error_message=_("An agenda item needs a title."),
+            ),
         ]
+
+    def clean(self) -> None:
+        super().clean()
+        parent = self.parent
+        if parent is None:
+            return
+        errors = {}
+        if parent.parent_id is not None:
+            errors["parent"] = _("A sub-item's parent must be a main item, not another sub-item.")
+        elif self.agenda_id and parent.agenda_id != self.agenda_id:
+            errors["parent"] = _("The parent item must be on the same agenda.")
+        elif self.number and parent.number != self.number:
+            errors["number"] = _("A sub-item carries its parent's number (%(number)s).") % {
+                "number": parent.number
+            }
+        if errors:
+            raise ValidationError(errors)
 
     def __str__(self) -> str:
         return f"{self.label}: {self.title}"
@@ -450,6 +509,9 @@ class AgendaSlot(TimeStampedModel):
                 condition=Q(end_time__isnull=True)
                 | (Q(start_time__isnull=False) & Q(end_time__gt=F("start_time"))),
                 name="agenda_slot_ends_after_it_starts",
+                violation_error_message=_(
+                    "A time slot must end after it starts (and needs a start to have an end)."
+                ),
             ),
         ]
 

@@ -20,7 +20,7 @@ from .enums import (
 )
 
 PERCENT = [MinValueValidator(0), MaxValueValidator(100)]
-REFERENCE_PATTERN = r"^[A-Z]{2,10}-[0-9]{4}-R[0-9]{3,5}$"
+REFERENCE_PATTERN = r"^[A-Z]{2,10}-[0-9]{4}-R[0-9]{3,5}\Z"
 
 
 class Recommendation(SourcedModel):
@@ -168,20 +168,31 @@ class Recommendation(SourcedModel):
         indexes = [models.Index(fields=["state", "reference"])]
         constraints = [
             models.CheckConstraint(
-                condition=Q(reference__regex=REFERENCE_PATTERN), name="recommendation_reference_format"
+                condition=Q(reference__regex=REFERENCE_PATTERN),
+                name="recommendation_reference_format",
+                violation_error_message=_("Use a reference such as IDM-2005-R001."),
             ),
-            models.CheckConstraint(condition=~Q(text=""), name="recommendation_text_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(text=""),
+                name="recommendation_text_not_empty",
+                violation_error_message=_("A recommendation needs its text."),
+            ),
             models.CheckConstraint(
                 condition=Q(overall_progress__gte=0, overall_progress__lte=100),
                 name="recommendation_progress_0_100",
+                violation_error_message=_("Progress is a percentage from 0 to 100."),
             ),
             models.CheckConstraint(
-                condition=~Q(state=RecommendationState.SUPERSEDED)
-                | Q(superseded_by__isnull=False),
+                condition=~Q(state=RecommendationState.SUPERSEDED) | Q(superseded_by__isnull=False),
                 name="superseded_recommendation_names_successor",
+                violation_error_message=_(
+                    "A superseded recommendation must name the one that supersedes it."
+                ),
             ),
             models.CheckConstraint(
-                condition=~Q(superseded_by=F("pk")), name="recommendation_not_superseded_by_itself"
+                condition=~Q(superseded_by=F("pk")),
+                name="recommendation_not_superseded_by_itself",
+                violation_error_message=_("A recommendation cannot supersede itself."),
             ),
         ]
 
@@ -237,14 +248,23 @@ class Assignment(TimeStampedModel):
         indexes = [models.Index(fields=["organisation", "due_date"])]
         constraints = [
             models.UniqueConstraint(
-                fields=["recommendation", "organisation"], name="one_assignment_per_addressee"
+                fields=["recommendation", "organisation"],
+                name="one_assignment_per_addressee",
+                violation_error_message=_(
+                    "This recommendation is already addressed to this organisation."
+                ),
             ),
             models.CheckConstraint(
-                condition=Q(progress__gte=0, progress__lte=100), name="assignment_progress_0_100"
+                condition=Q(progress__gte=0, progress__lte=100),
+                name="assignment_progress_0_100",
+                violation_error_message=_("Progress is a percentage from 0 to 100."),
             ),
             models.CheckConstraint(
                 condition=Q(due_date__isnull=True) | Q(due_before_session__isnull=True),
                 name="assignment_one_kind_of_due_date",
+                violation_error_message=_(
+                    "Give either a due date or a Council session it is due before, not both."
+                ),
             ),
         ]
 
@@ -311,11 +331,20 @@ class FollowUpReport(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(period_end__gte=F("period_start")),
                 name="report_period_ends_after_it_starts",
+                violation_error_message=_(
+                    "The reporting period must end on or after its first day."
+                ),
             ),
             models.CheckConstraint(
-                condition=Q(progress__gte=0, progress__lte=100), name="report_progress_0_100"
+                condition=Q(progress__gte=0, progress__lte=100),
+                name="report_progress_0_100",
+                violation_error_message=_("Progress is a percentage from 0 to 100."),
             ),
-            models.CheckConstraint(condition=~Q(narrative=""), name="report_narrative_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(narrative=""),
+                name="report_narrative_not_empty",
+                violation_error_message=_("A follow-up report needs a narrative."),
+            ),
         ]
 
     def __str__(self) -> str:

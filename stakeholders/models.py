@@ -37,10 +37,14 @@ class Organisation(SourcedModel):
         indexes = [models.Index(fields=["acronym"]), models.Index(fields=["kind", "name"])]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(name=""), name="organisation_name_not_empty"
+                condition=~Q(name=""),
+                name="organisation_name_not_empty",
+                violation_error_message=_("An organisation needs a name."),
             ),
             models.CheckConstraint(
-                condition=~Q(parent=F("pk")), name="organisation_not_own_parent"
+                condition=~Q(parent=F("pk")),
+                name="organisation_not_own_parent",
+                violation_error_message=_("An organisation cannot be its own parent."),
             ),
         ]
 
@@ -82,7 +86,11 @@ class Person(SourcedModel):
         verbose_name_plural = _("people")
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=~Q(name=""), name="person_name_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(name=""),
+                name="person_name_not_empty",
+                violation_error_message=_("A person needs a name."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -164,10 +172,14 @@ class GroupMembership(SourcedModel):
                 | Q(start_date__isnull=True)
                 | Q(end_date__gte=F("start_date")),
                 name="membership_ends_after_it_starts",
+                violation_error_message=_("A membership cannot end before it starts."),
             ),
             models.UniqueConstraint(
                 fields=["group", "organisation", "start_date"],
                 name="membership_unique_per_start",
+                violation_error_message=_(
+                    "This organisation already has a membership of this group starting then."
+                ),
             ),
         ]
 

@@ -53,9 +53,7 @@ class Workshop(SourcedModel):
     )
     status_note = models.CharField(_("status as stated"), max_length=255, blank=True)
     capacity = models.PositiveIntegerField(_("capacity"), null=True, blank=True)
-    attendance_total = models.PositiveIntegerField(
-        _("attendance (approx.)"), null=True, blank=True
-    )
+    attendance_total = models.PositiveIntegerField(_("attendance (approx.)"), null=True, blank=True)
     attendance_text = models.TextField(_("attendance as reported"), blank=True)
     description = models.TextField(_("description"), blank=True)
     outcomes = models.JSONField(_("outcomes"), default=list, blank=True)
@@ -83,10 +81,12 @@ class Workshop(SourcedModel):
                 | Q(end_date__isnull=True)
                 | Q(end_date__gte=F("start_date")),
                 name="workshop_ends_after_it_starts",
+                violation_error_message=_("The last day cannot be before the first day."),
             ),
             models.CheckConstraint(
                 condition=~Q(title="") | Q(status=WorkshopStatus.PLANNED),
                 name="workshop_titled_unless_planned",
+                violation_error_message=_("Only a planned workshop may be left without a title."),
             ),
         ]
 
@@ -121,7 +121,11 @@ class WorkshopPartner(TimeStampedModel):
         ordering = ["workshop", "role", "organisation__name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["workshop", "organisation", "role"], name="workshop_partner_role_unique"
+                fields=["workshop", "organisation", "role"],
+                name="workshop_partner_role_unique",
+                violation_error_message=_(
+                    "This organisation already has this role in the workshop."
+                ),
             ),
         ]
 
@@ -159,6 +163,7 @@ class FundedParticipation(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(per_person_amount__isnull=True) | Q(per_person_amount__gte=0),
                 name="funding_amount_not_negative",
+                violation_error_message=_("Funding per person cannot be negative."),
             ),
         ]
 
@@ -206,7 +211,9 @@ class Registration(TimeStampedModel):
         ordering = ["workshop", "person__name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["workshop", "person"], name="registration_once_per_workshop"
+                fields=["workshop", "person"],
+                name="registration_once_per_workshop",
+                violation_error_message=_("This person is already registered for this workshop."),
             ),
         ]
 
@@ -249,15 +256,22 @@ class ProposalRound(TimeStampedModel):
         verbose_name_plural = _("proposal rounds")
         ordering = ["-target_year", "kind"]
         constraints = [
-            models.UniqueConstraint(fields=["target_year", "kind"], name="one_round_per_year_kind"),
+            models.UniqueConstraint(
+                fields=["target_year", "kind"],
+                name="one_round_per_year_kind",
+                violation_error_message=_("There is already a round of this kind for this year."),
+            ),
             models.CheckConstraint(
                 condition=Q(opens_at__isnull=True)
                 | Q(closes_at__isnull=True)
                 | Q(closes_at__gt=F("opens_at")),
                 name="round_closes_after_it_opens",
+                violation_error_message=_("A round must close after it opens."),
             ),
             models.CheckConstraint(
-                condition=Q(topics_to_select__gte=1), name="round_selects_at_least_one"
+                condition=Q(topics_to_select__gte=1),
+                name="round_selects_at_least_one",
+                violation_error_message=_("A round selects at least one topic."),
             ),
         ]
 
@@ -316,9 +330,7 @@ class ThemeProposal(SourcedModel):
         _("state"), max_length=16, choices=ProposalState.choices, default=ProposalState.DRAFT
     )
     status_note = models.CharField(_("status as stated"), max_length=255, blank=True)
-    deferred_to_year = models.PositiveSmallIntegerField(
-        _("deferred to"), null=True, blank=True
-    )
+    deferred_to_year = models.PositiveSmallIntegerField(_("deferred to"), null=True, blank=True)
     earlier_version = models.ForeignKey(
         "self",
         verbose_name=_("re-proposal of"),
@@ -350,20 +362,40 @@ class ThemeProposal(SourcedModel):
         verbose_name_plural = _("theme proposals")
         ordering = ["-target_year", "title"]
         constraints = [
-            models.CheckConstraint(condition=~Q(title=""), name="proposal_title_not_empty"),
             models.CheckConstraint(
-                condition=Q(kind=ProposalKind.OTHER_FORUM) | Q(proposing_organisation__isnull=False),
+                condition=~Q(title=""),
+                name="proposal_title_not_empty",
+                violation_error_message=_("A proposal needs a title."),
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=ProposalKind.OTHER_FORUM)
+                | Q(proposing_organisation__isnull=False),
                 name="idm_proposal_has_proposer",
+                violation_error_message=_(
+                    "A proposal for the dialogue needs the delegation or organisation proposing it."
+                ),
             ),
             models.CheckConstraint(
                 condition=(Q(state=ProposalState.DEFERRED) & Q(deferred_to_year__isnull=False))
                 | (~Q(state=ProposalState.DEFERRED) & Q(deferred_to_year__isnull=True)),
                 name="proposal_deferred_has_year",
+                violation_error_message=_(
+                    "A deferred proposal needs the year it is deferred to; "
+                    "only a deferred one has one."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(deferred_to_year__isnull=True)
+                | Q(target_year__isnull=True)
+                | Q(deferred_to_year__gt=F("target_year")),
+                name="proposal_deferred_to_a_later_year",
+                violation_error_message=_("A proposal can only be deferred to a later year."),
             ),
             models.CheckConstraint(
                 condition=Q(preferred_quarter__isnull=True)
                 | Q(preferred_quarter__gte=1, preferred_quarter__lte=4),
                 name="proposal_quarter_1_to_4",
+                violation_error_message=_("The preferred quarter is 1, 2, 3 or 4."),
             ),
         ]
 
@@ -432,7 +464,9 @@ class ProposalSupport(TimeStampedModel):
         verbose_name_plural = _("supports")
         constraints = [
             models.UniqueConstraint(
-                fields=["proposal", "organisation"], name="support_once_per_delegation"
+                fields=["proposal", "organisation"],
+                name="support_once_per_delegation",
+                violation_error_message=_("This delegation already supports this proposal."),
             ),
         ]
 
