@@ -23,7 +23,8 @@ def format_source(source: dict | None) -> str:
     seed = str(source.get("file", ""))[:3]
     parts = [f"{seed} ({SEED_TITLES[seed]})" if seed in SEED_TITLES else source.get("file", "")]
     if source.get("lines"):
-        parts.append(f"lines {source['lines']}")
+        lines = str(source["lines"])
+        parts.append(f"lines {lines}" if "-" in lines or "," in lines else f"line {lines}")
     for key in ("paragraph", "section"):
         if source.get(key):
             parts.append(str(source[key]))

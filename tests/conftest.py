@@ -2,6 +2,12 @@ import pytest
 from django.core.management import call_command
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Logins are created in many tests; the production hasher costs ~0.3 s each time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def idm_data(db):
     """The real 2005 IDM dataset, loaded with the project's own loader."""

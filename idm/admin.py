@@ -1,0 +1,516 @@
+"""Admin for the dialogue, its Council sessions, meetings, documents and agendas.
+
+Also home of what every app's admin shares: the collapsed "Source in the seed documents"
+fieldset of sourced records and the select_related of what a related object's label reads.
+"""
+
+from collections import defaultdict
+from datetime import time
+
+from django.contrib import admin
+from django.db import models
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import (
+    Agenda,
+    AgendaItem,
+    AgendaSlot,
+    CouncilSession,
+    Dialogue,
+    Document,
+    Meeting,
+    PolicyDomain,
+    Room,
+    Venue,
+)
+from .sources import SEED_TITLES
+
+SOURCE_FIELDS = ("source_reference", "dataset_id")
+
+
+class RelatedLabelsMixin:
+    """Fetch what a model's ``__str__`` reads in the same query as the model.
+
+    An admin names those relations in ``label_related``. Its own querysets (changelist, change
+    page, autocomplete results) select them, and so do the choice and autocomplete widgets of
+    every other admin or inline using this mixin that points to the model. The changelist applies
+    ``list_select_related`` only to a queryset without any select_related, so it is added here.
+    """
+
+    label_related: tuple[str, ...] = ()
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        list_related = getattr(self, "list_select_related", False)
+        related = (
+            *self.label_related,
+            *(list_related if isinstance(list_related, list | tuple) else ()),
+        )
+        return queryset.select_related(*related) if related else queryset
+
+    def get_field_queryset(self, db, db_field, request):
+        queryset = super().get_field_queryset(db, db_field, request)
+        model = db_field.remote_field.model
+        if not self.admin_site.is_registered(model):
+            return queryset
+        related = getattr(self.admin_site.get_model_admin(model), "label_related", ())
+        if not related:
+            return queryset
+        if queryset is None:
+            queryset = model._default_manager.using(db)
+        return queryset.select_related(*related)
+
+
+class SeedDocumentFilter(admin.SimpleListFilter):
+    title = _("seed document")
+    parameter_name = "seed"
+
+    def lookups(self, request, model_admin):
+        return [
+            *((code, f"{code} {title}") for code, title in SEED_TITLES.items()),
+            ("none", _("Not from the seed documents")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "none":
+            return queryset.filter(dataset_id__isnull=True)
+        if value in SEED_TITLES:
+            return queryset.filter(source__file__startswith=value)
+        return queryset
+
+
+class SourcedAdminMixin:
+    """For SourcedModel admins: where the record comes from, read-only and collapsed.
+
+    The raw ``source`` JSON is provenance from the seed dataset, so it is not editable here.
+    """
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), *SOURCE_FIELDS)
+
+    def get_fieldsets(self, request, obj=None):
+        hidden = (*SOURCE_FIELDS, "source")
+        fieldsets = [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+            for name, options in super().get_fieldsets(request, obj)
+        ]
+        return [
+            *fieldsets,
+            (
+                _("Source in the seed documents"),
+                {"classes": ["collapse"], "fields": SOURCE_FIELDS},
+            ),
+        ]
+
+    @admin.display(description=_("reference in the seed documents"))
+    def source_reference(self, obj):
+        return obj.source_reference or self.get_empty_value_display()
+
+
+class IdmAdmin(RelatedLabelsMixin, SimpleHistoryAdmin):
+    """Admin for a model with ``history = HistoricalRecords()``."""
+
+
+class IdmPlainAdmin(RelatedLabelsMixin, admin.ModelAdmin):
+    """Admin for a model without history."""
+
+
+class IdmTabularInline(RelatedLabelsMixin, admin.TabularInline):
+    extra = 0
+
+
+# --- The agenda as printed -------------------------------------------------------------------
+
+
+def _slot_times(slot: AgendaSlot) -> str:
+    if slot.start_time is None:
+        return ""
+    if slot.end_time is None:
+        return f"{slot.start_time:%H.%M}"
+    return f"{slot.start_time:%H.%M} - {slot.end_time:%H.%M}"
+
+
+def _item_details(item: AgendaItem) -> SafeString:
+    presenters = item.presenter_text or "; ".join(
+        person.display_with_title for person in item.presenters.all()
+    )
+    presenter_html = (
+        format_html('<div class="agenda-presenter">{} {}</div>', gettext("by"), presenters)
+        if presenters
+        else ""
+    )
+    bullets_html = (
+        format_html(
+            '<ul class="agenda-bullets">{}</ul>',
+            format_html_join("", "<li>{}</li>", ((str(bullet),) for bullet in item.bullets)),
+        )
+        if item.bullets
+        else ""
+    )
+    return format_html("{}{}", presenter_html, bullets_html)
+
+
+def _item_row(item: AgendaItem, *, times: str, label: str, continued: bool, details) -> SafeString:
+    title = item.title
+    if continued:
+        title += " " + gettext("(cont'd)")
+    return format_html(
+        '<tr class="{}"><th scope="row" class="agenda-time">{}</th>'
+        '<td class="agenda-label">{}</td><td class="agenda-title">{}{}</td></tr>',
+        "agenda-sub-item" if item.parent_id else "agenda-item",
+        times,
+        label,
+        title,
+        details,
+    )
+
+
+def _day_section(heading: str, rows: list[SafeString]) -> SafeString:
+    return format_html(
+        '<section class="agenda-day"><h3>{}</h3><table><tbody>{}</tbody></table></section>',
+        heading,
+        format_html_join("", "{}", ((row,) for row in rows)),
+    )
+
+
+def agenda_as_printed(agenda: Agenda) -> SafeString:
+    """The agenda day by day and time by time, as a provisional agenda prints it.
+
+    Items come in ``position`` order within each day and start time; untimed slots follow the
+    timed ones of their day. A parent item (5, 6) appears once a day with "(cont'd)" when its
+    slot continues; a second slot on the same day is left out when its sub-items are printed
+    in it with their own times, as in the printed agenda. Three queries whatever the size.
+    """
+    items = list(
+        agenda.items.order_by("position", "number", "sub_item").prefetch_related(
+            "slots", "presenters"
+        )
+    )
+    if not items:
+        return format_html("<p>{}</p>", gettext("No items yet."))
+
+    sub_item_starts = defaultdict(list)
+    entries = []
+    unscheduled = []
+    for item in items:
+        slots = list(item.slots.all())
+        if not slots:
+            unscheduled.append(item)
+        for slot in slots:
+            entries.append((slot, item))
+            if item.parent_id and slot.start_time:
+                sub_item_starts[item.parent_id, slot.day].append(slot.start_time)
+    entries.sort(
+        key=lambda entry: (
+            entry[0].day,
+            entry[0].start_time or time.max,
+            entry[1].position,
+            entry[1].number,
+            entry[1].sub_item,
+            entry[0].position,
+        )
+    )
+
+    def shown_by_sub_items(item, slot):
+        if slot.start_time is None:
+            return False
+        return any(
+            slot.start_time <= start and (slot.end_time is None or start < slot.end_time)
+            for start in sub_item_starts[item.pk, slot.day]
+        )
+
+    sections = []
+    rows = []
+    detailed = set()
+    day, printed_today, current_times, current_block = None, set(), "", ""
+    for slot, item in entries:
+        if slot.day != day:
+            if rows:
+                sections.append(_day_section(date_format(day, "l, j F Y"), rows))
+            day, rows, printed_today, current_times, current_block = slot.day, [], set(), "", ""
+        repeated_today = item.pk in printed_today
+        if repeated_today and shown_by_sub_items(item, slot):
+            continue
+        times = _slot_times(slot)
+        shown_times = times if times and times != current_times else ""
+        current_times = times or current_times
+        if item.block_title and item.block_title != current_block:
+            rows.append(
+                format_html(
+                    '<tr class="agenda-block"><th scope="row" class="agenda-time">{}</th>'
+                    '<td colspan="2">{}</td></tr>',
+                    shown_times,
+                    item.block_title,
+                )
+            )
+            shown_times = ""
+        current_block = item.block_title
+        if repeated_today:
+            label = ""
+        elif item.sub_item:
+            label = f"({item.sub_item})"
+        else:
+            label = gettext("Item %(number)s:") % {"number": item.number}
+        details = "" if item.pk in detailed else _item_details(item)
+        rows.append(
+            _item_row(
+                item, times=shown_times, label=label, continued=slot.continued, details=details
+            )
+        )
+        printed_today.add(item.pk)
+        detailed.add(item.pk)
+    if rows:
+        sections.append(_day_section(date_format(day, "l, j F Y"), rows))
+    if unscheduled:
+        sections.append(
+            _day_section(
+                gettext("Not yet scheduled"),
+                [
+                    _item_row(
+                        item,
+                        times="",
+                        label=f"({item.sub_item})"
+                        if item.sub_item
+                        else gettext("Item %(number)s:") % {"number": item.number},
+                        continued=False,
+                        details=_item_details(item),
+                    )
+                    for item in unscheduled
+                ],
+            )
+        )
+    return format_html(
+        '<div class="agenda-as-printed">{}</div>',
+        format_html_join("", "{}", ((section,) for section in sections)),
+    )
+
+
+# --- Registrations ---------------------------------------------------------------------------
+
+
+@admin.register(PolicyDomain)
+class PolicyDomainAdmin(SourcedAdminMixin, IdmPlainAdmin):
+    list_display = ["name", "slug", "acronyms"]
+    search_fields = ["name", "slug", "description"]
+    list_filter = [SeedDocumentFilter]
+    prepopulated_fields = {"slug": ["name"]}
+
+    @admin.display(description=_("related acronyms"))
+    def acronyms(self, obj):
+        return ", ".join(str(acronym) for acronym in obj.related_acronyms or [])
+
+
+class RoomInline(IdmTabularInline):
+    model = Room
+    fields = ["name", "capacity"]
+
+
+@admin.register(Venue)
+class VenueAdmin(IdmAdmin):
+    list_display = ["name", "city", "country", "opens_at", "closes_at"]
+    search_fields = ["name", "city", "country"]
+    list_filter = ["country"]
+    inlines = [RoomInline]
+
+
+@admin.register(Room)
+class RoomAdmin(IdmPlainAdmin):
+    label_related = ("venue",)
+    list_display = ["name", "venue", "capacity"]
+    list_select_related = ["venue"]
+    search_fields = ["name", "venue__name", "venue__city"]
+    list_filter = ["venue"]
+    autocomplete_fields = ["venue"]
+
+
+@admin.register(Dialogue)
+class DialogueAdmin(SourcedAdminMixin, IdmAdmin):
+    list_display = ["year", "theme", "status", "status_note"]
+    list_display_links = ["year", "theme"]
+    search_fields = ["theme", "status_note", "theme_rationale", "planning_note"]
+    list_filter = ["status"]
+
+
+@admin.register(CouncilSession)
+class CouncilSessionAdmin(SourcedAdminMixin, IdmAdmin):
+    list_display = [
+        "name",
+        "body",
+        "number",
+        "is_special",
+        "start_date",
+        "end_date",
+        "venue",
+        "room",
+        "dialogue",
+        "agenda_link",
+    ]
+    list_select_related = ["venue", "room__venue", "dialogue", "agenda"]
+    search_fields = ["name", "notes", "dialogue__theme", "venue__name"]
+    list_filter = ["body", "is_special", SeedDocumentFilter]
+    date_hierarchy = "start_date"
+    autocomplete_fields = ["venue", "room", "dialogue"]
+
+    @admin.display(description=_("agenda"))
+    def agenda_link(self, obj):
+        agenda = getattr(obj, "agenda", None)
+        if agenda is None:
+            return self.get_empty_value_display()
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:idm_agenda_change", args=[agenda.pk]),
+            agenda.title,
+        )
+
+
+@admin.register(Meeting)
+class MeetingAdmin(SourcedAdminMixin, IdmAdmin):
+    list_display = [
+        "title",
+        "kind",
+        "council_session",
+        "dialogue",
+        "start_date",
+        "end_date",
+        "status",
+    ]
+    list_select_related = ["council_session", "dialogue"]
+    search_fields = ["title", "description", "council_session__name", "dialogue__theme"]
+    list_filter = ["kind", "status", "dialogue", SeedDocumentFilter]
+    date_hierarchy = "start_date"
+    autocomplete_fields = ["dialogue", "council_session", "venue", "room"]
+
+
+@admin.register(Document)
+class DocumentAdmin(SourcedAdminMixin, IdmAdmin):
+    list_display = ["title", "symbol", "kind", "year", "date_text", "issued_by", "language"]
+    search_fields = ["symbol", "title", "authors_text", "publisher", "notes"]
+    list_filter = ["kind", "year", "language", SeedDocumentFilter]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    autocomplete_fields = [
+        "issuing_organisations",
+        "authors",
+        "dialogue",
+        "council_session",
+        "meeting",
+        "workshop",
+        "parent",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("issuing_organisations")
+
+    @admin.display(description=_("issued by"))
+    def issued_by(self, obj):
+        return ", ".join(org.short_name for org in obj.issuing_organisations.all())
+
+
+class AgendaItemInline(IdmTabularInline):
+    model = AgendaItem
+    fields = ["position", "number", "sub_item", "parent", "title", "presenters", "room"]
+    autocomplete_fields = ["parent", "presenters", "room"]
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("presenters")
+
+
+@admin.register(Agenda)
+class AgendaAdmin(IdmAdmin):
+    label_related = ("council_session", "meeting", "workshop__dialogue")
+    list_display = ["title", "event", "state", "document", "item_count"]
+    list_select_related = ["council_session", "meeting", "workshop__dialogue", "document"]
+    search_fields = ["title", "council_session__name", "meeting__title", "workshop__title"]
+    list_filter = ["state"]
+    ordering = ["-created_at", "-pk"]  # no Meta.ordering; the annotation would drop it anyway
+    autocomplete_fields = ["council_session", "meeting", "workshop", "document"]
+    readonly_fields = ["as_printed"]
+    inlines = [AgendaItemInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(item_count=Count("items"))
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            (None, {"fields": ["title", "state", "document"]}),
+            (
+                _("Event"),
+                {
+                    "fields": ["council_session", "meeting", "workshop"],
+                    "description": _("The agenda belongs to exactly one of these."),
+                },
+            ),
+        ]
+        if obj is not None:
+            fieldsets.append((_("Agenda as printed"), {"fields": ["as_printed"]}))
+        return fieldsets
+
+    @admin.display(description=_("event"))
+    def event(self, obj):
+        return obj.event
+
+    @admin.display(description=_("items"), ordering="item_count")
+    def item_count(self, obj):
+        return obj.item_count
+
+    @admin.display(description=_("agenda as printed"))
+    def as_printed(self, obj):
+        if obj is None or obj.pk is None:
+            return self.get_empty_value_display()
+        return agenda_as_printed(obj)
+
+
+class AgendaSlotInline(IdmTabularInline):
+    model = AgendaSlot
+    fields = ["day", "start_time", "end_time", "continued", "note", "position"]
+
+
+@admin.register(AgendaItem)
+class AgendaItemAdmin(SourcedAdminMixin, IdmAdmin):
+    list_display = ["full_label", "title", "agenda", "position", "presenter", "dialogue"]
+    list_display_links = ["full_label", "title"]
+    list_select_related = [
+        "agenda__council_session",
+        "agenda__meeting",
+        "agenda__workshop__dialogue",
+        "dialogue",
+    ]
+    search_fields = ["title", "block_title", "presenter_text", "presenters__name", "notes"]
+    list_filter = ["dialogue", SeedDocumentFilter]
+    autocomplete_fields = ["agenda", "parent", "presenters", "room", "dialogue", "documents"]
+    fieldsets = [
+        (None, {"fields": ["agenda", "parent", "number", "sub_item", "position"]}),
+        (None, {"fields": ["block_title", "title", "format", "bullets", "room", "dialogue"]}),
+        (_("Presenters"), {"fields": ["presenters", "presenter_text"]}),
+        (_("Documents and notes"), {"fields": ["documents", "notes"]}),
+    ]
+    inlines = [AgendaSlotInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("presenters")
+
+    @admin.display(description=_("item"), ordering="number")
+    def full_label(self, obj):
+        return obj.full_label
+
+    @admin.display(description=_("presenters"))
+    def presenter(self, obj):
+        return obj.presenter_text or ", ".join(str(person) for person in obj.presenters.all())
+
+
+@admin.register(AgendaSlot)
+class AgendaSlotAdmin(IdmPlainAdmin):
+    list_display = ["__str__", "item", "continued", "note"]
+    list_select_related = ["item"]
+    search_fields = ["item__title", "note"]
+    list_filter = ["continued", "day"]
+    date_hierarchy = "day"
+    autocomplete_fields = ["item"]
