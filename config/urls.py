@@ -1,11 +1,20 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
 from idm import views as idm_views
 
+api_v1 = [
+    path("", include("idm.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
 urlpatterns = [
     path("", idm_views.home, name="home"),
+    path("", include("idm.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"))),
     path("healthz", healthz, name="healthz"),
 ]

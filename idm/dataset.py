@@ -53,6 +53,7 @@ from .models import (
     Agenda,
     AgendaItem,
     AgendaSlot,
+    AgendaVersion,
     CouncilSession,
     Dialogue,
     Document,
@@ -61,6 +62,7 @@ from .models import (
     Room,
     Venue,
 )
+from .selectors import agenda_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -624,6 +626,9 @@ class DatasetLoader:
                     ),
                 )
                 self.result.created[Agenda._meta.verbose_name_plural] += 1
+                new_agenda = True
+            else:
+                new_agenda = False
             for record in sorted(records, key=lambda r: r["sort_order"]):
                 presenter = self.people.get(record.get("presenter_person_id"))
                 item, created = self._ensure(
@@ -669,6 +674,17 @@ class DatasetLoader:
                     )
                     for index, slot in enumerate(record.get("slots", []))
                 )
+            if new_agenda:
+                # The seed prints this agenda as published ("Provisional agenda"): version 1,
+                # with no publication date or symbol, which the seed does not give.
+                AgendaVersion.objects.create(
+                    agenda=agenda,
+                    number=1,
+                    state=agenda.state,
+                    symbol=agenda.document.symbol or "" if agenda.document else "",
+                    published_at=None,
+                    snapshot=agenda_snapshot(agenda),
+                )
 
     def _round(self, kind: str) -> ProposalRound | None:
         dialogue = self.dialogues.get("idm-2006")
@@ -691,8 +707,7 @@ class DatasetLoader:
                     "select two topics at the informal consultations"
                     if is_workshop
                     else (
-                        "views of the membership sought; "
-                        "agreement sought at informal consultations"
+                        "views of the membership sought; agreement sought at informal consultations"
                     )
                 ),
             },

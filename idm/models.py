@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -522,3 +523,55 @@ class AgendaSlot(TimeStampedModel):
             if self.end_time:
                 times += " - " + self.end_time.strftime("%H.%M")
         return f"{self.day:%A %d %B %Y} {times}".strip()
+
+
+class AgendaVersion(models.Model):
+    """A published agenda, frozen: each publication makes a new numbered version.
+
+    ``snapshot`` holds the agenda as published (see ``idm.selectors.agenda_snapshot``); a version
+    is never edited, later changes make the next one.
+    """
+
+    agenda = models.ForeignKey(
+        Agenda, verbose_name=_("agenda"), on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField(_("version"))
+    state = models.CharField(_("published as"), max_length=16, choices=AgendaState.choices)
+    symbol = models.CharField(_("document symbol"), max_length=64, blank=True)
+    published_at = models.DateTimeField(
+        _("published"), null=True, blank=True, help_text=_("Blank when the source gives no date.")
+    )
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("published by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    snapshot = models.JSONField(_("agenda as published"))
+
+    class Meta:
+        verbose_name = _("published agenda version")
+        verbose_name_plural = _("published agenda versions")
+        ordering = ["agenda", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agenda", "number"],
+                name="agenda_version_number_unique",
+                violation_error_message=_("This agenda already has a version with this number."),
+            ),
+            models.CheckConstraint(
+                condition=Q(number__gte=1),
+                name="agenda_version_number_positive",
+                violation_error_message=_("Version numbers start at 1."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=AgendaState.DRAFT),
+                name="agenda_version_is_published",
+                violation_error_message=_("Only a published agenda has versions."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agenda} — v{self.number}"
