@@ -1,9 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
 from idm import views as idm_views
+
+admin.site.site_header = _("IDM Secretariat")
+admin.site.site_title = _("IDM Secretariat")
+admin.site.index_title = _("International Dialogue on Migration: administration")
 
 api_v1 = [
     path("", include("idm.api.urls")),

@@ -62,3 +62,17 @@ class SourcedModel(TimeStampedModel):
     @property
     def source_reference(self) -> str:
         return format_source(self.source)
+
+
+def ordered_constraint(
+    *, name: str, message: str, first: str = "start_date", second: str = "end_date", strict=False
+) -> models.CheckConstraint:
+    """``second`` comes after ``first`` (or on it, unless ``strict``) when both are given."""
+    lookup = "gt" if strict else "gte"
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{first}__isnull": True})
+        | models.Q(**{f"{second}__isnull": True})
+        | models.Q(**{f"{second}__{lookup}": models.F(first)}),
+        name=name,
+        violation_error_message=message,
+    )

@@ -4,7 +4,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from idm.sources import SourcedModel, TimeStampedModel
+from idm.sources import SourcedModel, TimeStampedModel, ordered_constraint
 
 from .enums import ActingRole, GroupKind, KindBasis, MembershipRole, OrganisationKind
 
@@ -167,12 +167,9 @@ class GroupMembership(SourcedModel):
         verbose_name_plural = _("group memberships")
         ordering = ["group", "organisation__name", "start_date"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(end_date__isnull=True)
-                | Q(start_date__isnull=True)
-                | Q(end_date__gte=F("start_date")),
+            ordered_constraint(
                 name="membership_ends_after_it_starts",
-                violation_error_message=_("A membership cannot end before it starts."),
+                message=_("A membership cannot end before it starts."),
             ),
             models.UniqueConstraint(
                 fields=["group", "organisation", "start_date"],

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from idm.models import Dialogue, Meeting, PolicyDomain, Venue
-from idm.sources import SourcedModel, TimeStampedModel
+from idm.sources import SourcedModel, TimeStampedModel, ordered_constraint
 from stakeholders.models import Organisation, Person
 
 from .enums import (
@@ -76,12 +76,9 @@ class Workshop(SourcedModel):
         verbose_name_plural = _("workshops and events")
         ordering = ["-start_date", "title"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(start_date__isnull=True)
-                | Q(end_date__isnull=True)
-                | Q(end_date__gte=F("start_date")),
+            ordered_constraint(
                 name="workshop_ends_after_it_starts",
-                violation_error_message=_("The last day cannot be before the first day."),
+                message=_("The last day cannot be before the first day."),
             ),
             models.CheckConstraint(
                 condition=~Q(title="") | Q(status=WorkshopStatus.PLANNED),
@@ -261,12 +258,12 @@ class ProposalRound(TimeStampedModel):
                 name="one_round_per_year_kind",
                 violation_error_message=_("There is already a round of this kind for this year."),
             ),
-            models.CheckConstraint(
-                condition=Q(opens_at__isnull=True)
-                | Q(closes_at__isnull=True)
-                | Q(closes_at__gt=F("opens_at")),
+            ordered_constraint(
                 name="round_closes_after_it_opens",
-                violation_error_message=_("A round must close after it opens."),
+                message=_("A round must close after it opens."),
+                first="opens_at",
+                second="closes_at",
+                strict=True,
             ),
             models.CheckConstraint(
                 condition=Q(topics_to_select__gte=1),

@@ -299,7 +299,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='groupmembership',
-            constraint=models.CheckConstraint(condition=models.Q(('end_date__isnull', True), ('start_date__isnull', True), ('end_date__gte', models.F('start_date')), _connector='OR'), name='membership_ends_after_it_starts', violation_error_message='A membership cannot end before it starts.'),
+            constraint=models.CheckConstraint(condition=models.Q(('start_date__isnull', True), ('end_date__isnull', True), ('end_date__gte', models.F('start_date')), _connector='OR'), name='membership_ends_after_it_starts', violation_error_message='A membership cannot end before it starts.'),
         ),
         migrations.AddConstraint(
             model_name='groupmembership',
