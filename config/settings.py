@@ -195,6 +195,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Named enums, so that a later field called "kind" or "state" cannot clash with these.
+    "ENUM_NAME_OVERRIDES": {
+        "EventKindEnum": "idm.filters.EventKind",
+        "EventStatusEnum": "idm.filters.EventStatus",
+        "PublishedAgendaStateEnum": "idm.api.serializers.PUBLISHED_STATES",
+        "AgendaStateEnum": "idm.enums.AgendaState",
+        "WorkshopKindEnum": "workshops.enums.WorkshopKind",
+    },
 }
 
 AUTHENTICATION_BACKENDS = [

@@ -112,7 +112,7 @@ def agenda_snapshot(agenda: Agenda) -> dict:
             }
         )
     return {
-        "title": agenda.title,
+        "title": str(agenda.title),
         "event": {
             "key": event_key(event),
             "title": event_title(event),
