@@ -7,9 +7,12 @@ fieldset of sourced records and the select_related of what a related object's la
 from collections import defaultdict
 from datetime import time
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
@@ -22,6 +25,7 @@ from .models import (
     Agenda,
     AgendaItem,
     AgendaSlot,
+    AgendaVersion,
     CouncilSession,
     Dialogue,
     Document,
@@ -29,6 +33,23 @@ from .models import (
     PolicyDomain,
     Room,
     Venue,
+)
+from .selectors import event_title
+from .services import (
+    AgendaError,
+    PlannedItem,
+    PlannedSlot,
+    agenda_adopt,
+    agenda_changes_since_published,
+    agenda_check_editable,
+    agenda_close,
+    agenda_conflicts,
+    agenda_copy_to,
+    agenda_next_event,
+    agenda_publish,
+    agenda_renumber,
+    agenda_snapshots_diff,
+    snapshot_item_times,
 )
 from .sources import SEED_TITLES
 
@@ -413,18 +434,185 @@ class DocumentAdmin(SourcedAdminMixin, IdmAdmin):
         return ", ".join(org.short_name for org in obj.issuing_organisations.all())
 
 
+# --- Agendas: their items, published versions and lifecycle ----------------------------------
+
+
+def _saved_agenda(pk) -> Agenda | None:
+    """The agenda as stored (its state may only change through the services)."""
+    return Agenda.objects.filter(pk=pk).first() if pk else None
+
+
+def _editable(agenda) -> bool:
+    try:
+        agenda_check_editable(agenda=agenda)
+    except AgendaError:
+        return False
+    return True
+
+
+def _refuse_closed(*agendas) -> None:
+    """Turn the services' refusal to edit a closed agenda into a form error."""
+    for agenda in agendas:
+        try:
+            agenda_check_editable(agenda=agenda)
+        except AgendaError as error:
+            raise ValidationError(error.messages) from error
+
+
+def _add_conflict_errors(conflicts, forms_by_key: dict, *, slot_forms: dict | None = None):
+    """Attach each conflict to the form (or slot form) it is about; return the others."""
+    unplaced = []
+    for conflict in conflicts:
+        if slot_forms is not None and conflict.slot in slot_forms:
+            slot_forms[conflict.slot].add_error(None, conflict.message)
+            continue
+        form = forms_by_key.get(conflict.key)
+        if form is None:
+            unplaced.append(conflict.message)
+        elif conflict.field in form.fields:
+            form.add_error(conflict.field, conflict.message)
+        else:
+            form.add_error(None, conflict.message)
+    return unplaced
+
+
+class AgendaItemInlineFormSet(BaseInlineFormSet):
+    """The items of an agenda page: refused on a closed agenda, checked for conflicts."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        changed = [
+            form
+            for form in self.forms
+            if form.has_changed() or (self.can_delete and self._should_delete_form(form))
+        ]
+        if not changed:
+            return
+        _refuse_closed(_saved_agenda(self.instance.pk))
+        agenda = self.instance
+        if agenda.event is None:
+            return  # the agenda form says which event is missing
+        planned, removed, forms_by_key = [], [], {}
+        for form in changed:
+            if self.can_delete and self._should_delete_form(form):
+                if form.instance.pk:
+                    removed.append(form.instance.pk)
+                continue
+            key = form.instance.pk or form.prefix
+            forms_by_key[key] = form
+            planned.append(
+                PlannedItem.from_item(
+                    form.instance, key=key, presenters=form.cleaned_data.get("presenters") or []
+                )
+            )
+        unplaced = _add_conflict_errors(
+            agenda_conflicts(agenda=agenda, items=planned, removed=removed), forms_by_key
+        )
+        if unplaced:
+            raise ValidationError(unplaced)
+
+
 class AgendaItemInline(IdmTabularInline):
     model = AgendaItem
-    fields = ["position", "number", "sub_item", "parent", "title", "presenters", "room"]
+    formset = AgendaItemInlineFormSet
+    fields = [
+        "position",
+        "number",
+        "sub_item",
+        "parent",
+        "title",
+        "presenters",
+        "room",
+        "allow_overlap",
+    ]
     autocomplete_fields = ["parent", "presenters", "room"]
     show_change_link = True
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("presenters")
+        return super().get_queryset(request).prefetch_related("presenters", "slots")
+
+
+def _snapshot_as_html(snapshot: dict) -> SafeString:
+    """A frozen agenda as a readable table: label, title, presenters, times."""
+    event = snapshot.get("event", {})
+    rows = []
+    for entry in snapshot.get("items", []):
+        presenters = entry.get("presenter_text") or "; ".join(
+            person["name"] for person in entry.get("presenters", [])
+        )
+        rows.append(
+            format_html(
+                '<tr class="{}"><td class="agenda-label">{}</td><td>{}{}{}</td>'
+                '<td class="agenda-time">{}</td></tr>',
+                "agenda-sub-item" if entry.get("parent_key") else "agenda-item",
+                entry["label"],
+                format_html("<strong>{}</strong><br>", entry["block_title"])
+                if entry.get("block_title")
+                else "",
+                entry["title"],
+                format_html('<div class="agenda-presenter">{} {}</div>', gettext("by"), presenters)
+                if presenters
+                else "",
+                snapshot_item_times(entry),
+            )
+        )
+    return format_html(
+        '<div class="agenda-snapshot"><p>{} — {}</p><table><tbody>{}</tbody></table></div>',
+        snapshot.get("title", ""),
+        event.get("title", ""),
+        format_html_join("", "{}", ((row,) for row in rows)),
+    )
+
+
+def _changes_as_html(changes) -> SafeString:
+    if not changes:
+        return format_html("<p>{}</p>", gettext("No changes."))
+    return format_html(
+        '<ul class="agenda-changes">{}</ul>',
+        format_html_join("", "<li>{}</li>", ((change.text,) for change in changes)),
+    )
+
+
+class AgendaVersionInline(IdmTabularInline):
+    """The versions published so far, read-only: a version is never edited."""
+
+    model = AgendaVersion
+    fields = ["number", "state", "symbol", "published_at", "published_by"]
+    readonly_fields = fields
+    label_related = ("published_by",)
+    show_change_link = True
+    ordering = ["-number"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("published_by")
+
+
+class AgendaAdminForm(forms.ModelForm):
+    class Meta:
+        model = Agenda
+        fields = "__all__"  # noqa: DJ007 (the admin's fieldsets choose)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.instance.pk and self.has_changed():
+            _refuse_closed(_saved_agenda(self.instance.pk))
+        return cleaned_data
 
 
 @admin.register(Agenda)
 class AgendaAdmin(IdmAdmin):
+    form = AgendaAdminForm
     label_related = ("council_session", "meeting", "workshop__dialogue")
     list_display = ["title", "event", "state", "document", "item_count"]
     list_select_related = ["council_session", "meeting", "workshop__dialogue", "document"]
@@ -432,8 +620,9 @@ class AgendaAdmin(IdmAdmin):
     list_filter = ["state"]
     ordering = ["-created_at", "-pk"]  # no Meta.ordering; the annotation would drop it anyway
     autocomplete_fields = ["council_session", "meeting", "workshop", "document"]
-    readonly_fields = ["as_printed"]
-    inlines = [AgendaItemInline]
+    readonly_fields = ["state", "copied_from", "as_printed", "changes_since_published"]
+    inlines = [AgendaItemInline, AgendaVersionInline]
+    actions = ["publish", "adopt", "close", "copy_to_next_year", "renumber"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(item_count=Count("items"))
@@ -450,6 +639,14 @@ class AgendaAdmin(IdmAdmin):
             ),
         ]
         if obj is not None:
+            if obj.copied_from_id:
+                fieldsets[0][1]["fields"].append("copied_from")
+            fieldsets.append(
+                (
+                    _("Changes since the last published version"),
+                    {"fields": ["changes_since_published"]},
+                )
+            )
             fieldsets.append((_("Agenda as printed"), {"fields": ["as_printed"]}))
         return fieldsets
 
@@ -467,14 +664,224 @@ class AgendaAdmin(IdmAdmin):
             return self.get_empty_value_display()
         return agenda_as_printed(obj)
 
+    @admin.display(description=_("changes since the last published version"))
+    def changes_since_published(self, obj):
+        if obj is None or obj.pk is None:
+            return self.get_empty_value_display()
+        changes = agenda_changes_since_published(agenda=obj)
+        if changes is None:
+            return format_html("<p>{}</p>", gettext("Not published yet."))
+        return _changes_as_html(changes)
+
+    def _run(self, request, queryset, action, success) -> None:
+        """Call a service on each selected agenda; its refusals become error messages."""
+        for agenda in queryset:
+            try:
+                result = action(agenda)
+            except AgendaError as error:
+                self.message_user(
+                    request,
+                    format_html(
+                        "{}: {}",
+                        str(agenda),
+                        format_html_join(" ", "{}", ((m,) for m in error.messages)),
+                    ),
+                    level=messages.ERROR,
+                )
+            else:
+                self.message_user(request, success(agenda, result), level=messages.SUCCESS)
+
+    @admin.action(description=_("Publish the selected agendas (provisional)"))
+    def publish(self, request, queryset):
+        """Publish under the symbol of the agenda's document, when it has one."""
+        latest = {}
+
+        def publish(agenda):
+            latest[agenda.pk] = agenda.versions.order_by("-number").first()
+            symbol = (agenda.document.symbol or "") if agenda.document else ""
+            return agenda_publish(agenda=agenda, by=request.user, symbol=symbol)
+
+        def success(agenda, version):
+            if version == latest[agenda.pk]:
+                return gettext(
+                    "%(agenda)s has not changed since version %(number)s: nothing new to publish."
+                ) % {"agenda": agenda, "number": version.number}
+            return gettext("%(agenda)s published as version %(number)s.") % {
+                "agenda": agenda,
+                "number": version.number,
+            }
+
+        self._run(request, queryset, publish, success)
+
+    @admin.action(description=_("Adopt the selected agendas"))
+    def adopt(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            lambda agenda: agenda_adopt(agenda=agenda, by=request.user),
+            lambda agenda, version: (
+                gettext("%(agenda)s adopted (version %(number)s).")
+                % {"agenda": agenda, "number": version.number}
+            ),
+        )
+
+    @admin.action(description=_("Close the selected agendas"))
+    def close(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            lambda agenda: agenda_close(agenda=agenda, by=request.user),
+            lambda agenda, _result: gettext("%(agenda)s closed.") % {"agenda": agenda},
+        )
+
+    @admin.action(description=_("Renumber the items of the selected agendas by their order"))
+    def renumber(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            lambda agenda: agenda_renumber(agenda=agenda),
+            lambda agenda, _items: gettext("%(agenda)s renumbered.") % {"agenda": agenda},
+        )
+
+    @admin.action(description=_("Copy to the next year's event"))
+    def copy_to_next_year(self, request, queryset):
+        def copy(agenda):
+            event = agenda_next_event(agenda=agenda)
+            if event is None:
+                raise AgendaError(
+                    gettext(
+                        "there is no event of the next year to copy it to; create it first "
+                        "(for a Council session, the session with the next number)."
+                    )
+                )
+            return agenda_copy_to(agenda=agenda, event=event, by=request.user)
+
+        self._run(
+            request,
+            queryset,
+            copy,
+            lambda agenda, new: format_html(
+                '{} <a href="{}">{}</a>',
+                gettext("%(agenda)s copied to") % {"agenda": agenda},
+                reverse("admin:idm_agenda_change", args=[new.pk]),
+                event_title(new.event),
+            ),
+        )
+
+
+@admin.register(AgendaVersion)
+class AgendaVersionAdmin(IdmPlainAdmin):
+    """Published versions, for reading only: they are made by publishing or adopting."""
+
+    label_related = ("agenda__council_session", "agenda__meeting", "agenda__workshop__dialogue")
+    list_display = ["__str__", "number", "state", "symbol", "published_at", "published_by"]
+    list_select_related = ["published_by"]
+    list_filter = ["state"]
+    search_fields = ["symbol", "agenda__title", "agenda__council_session__name"]
+    date_hierarchy = "published_at"
+    fields = [
+        "agenda",
+        "number",
+        "state",
+        "symbol",
+        "published_at",
+        "published_by",
+        "changes_from_previous",
+        "as_published",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("agenda as published"))
+    def as_published(self, obj):
+        return _snapshot_as_html(obj.snapshot)
+
+    @admin.display(description=_("changes from the previous version"))
+    def changes_from_previous(self, obj):
+        previous = (
+            AgendaVersion.objects.filter(agenda_id=obj.agenda_id, number__lt=obj.number)
+            .order_by("-number")
+            .first()
+        )
+        if previous is None:
+            return gettext("First version.")
+        return _changes_as_html(agenda_snapshots_diff(old=previous.snapshot, new=obj.snapshot))
+
+
+class AgendaSlotInlineFormSet(BaseInlineFormSet):
+    """An item's slots: refused on a closed agenda, checked for conflicts with the item's
+    pending changes (room, presenters, parent, parallel session)."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        item = self.instance
+        agenda = item.agenda if item.agenda_id else None
+        if agenda is None:
+            return
+        slot_forms = {}
+        slots = []
+        changed = bool(getattr(item, "_admin_changed", False))
+        for form in self.forms:
+            deleted = self.can_delete and self._should_delete_form(form)
+            changed = changed or deleted or form.has_changed()
+            if deleted or not form.cleaned_data:
+                continue
+            slot_forms[form.prefix] = form
+            data = form.cleaned_data
+            slots.append(
+                PlannedSlot(data["day"], data.get("start_time"), data.get("end_time"), form.prefix)
+            )
+        if not changed:
+            return
+        _refuse_closed(_saved_agenda(agenda.pk))
+        planned = PlannedItem.from_item(
+            item,
+            key=item.pk or "new",
+            presenters=getattr(item, "_admin_presenters", None),
+            slots=slots,
+        )
+        unplaced = _add_conflict_errors(
+            agenda_conflicts(agenda=agenda, items=[planned]), {}, slot_forms=slot_forms
+        )
+        if unplaced:
+            raise ValidationError(unplaced)
+
 
 class AgendaSlotInline(IdmTabularInline):
     model = AgendaSlot
+    formset = AgendaSlotInlineFormSet
     fields = ["day", "start_time", "end_time", "continued", "note", "position"]
+
+
+class AgendaItemAdminForm(forms.ModelForm):
+    class Meta:
+        model = AgendaItem
+        fields = "__all__"  # noqa: DJ007 (the admin's fieldsets choose)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.has_changed() or not self.instance.pk:
+            _refuse_closed(_saved_agenda(self.instance.agenda_id), cleaned_data.get("agenda"))
+        # what the slots' conflict check needs of this form
+        self.instance._admin_changed = self.has_changed()
+        if "presenters" in cleaned_data:
+            self.instance._admin_presenters = list(cleaned_data["presenters"])
+        return cleaned_data
 
 
 @admin.register(AgendaItem)
 class AgendaItemAdmin(SourcedAdminMixin, IdmAdmin):
+    form = AgendaItemAdminForm
     list_display = ["full_label", "title", "agenda", "position", "presenter", "dialogue"]
     list_display_links = ["full_label", "title"]
     list_select_related = [
@@ -488,7 +895,20 @@ class AgendaItemAdmin(SourcedAdminMixin, IdmAdmin):
     autocomplete_fields = ["agenda", "parent", "presenters", "room", "dialogue", "documents"]
     fieldsets = [
         (None, {"fields": ["agenda", "parent", "number", "sub_item", "position"]}),
-        (None, {"fields": ["block_title", "title", "format", "bullets", "room", "dialogue"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "block_title",
+                    "title",
+                    "format",
+                    "bullets",
+                    "room",
+                    "allow_overlap",
+                    "dialogue",
+                ]
+            },
+        ),
         (_("Presenters"), {"fields": ["presenters", "presenter_text"]}),
         (_("Documents and notes"), {"fields": ["documents", "notes"]}),
     ]
@@ -496,6 +916,11 @@ class AgendaItemAdmin(SourcedAdminMixin, IdmAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("presenters")
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not _editable(obj.agenda):
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.display(description=_("item"), ordering="number")
     def full_label(self, obj):
@@ -506,11 +931,52 @@ class AgendaItemAdmin(SourcedAdminMixin, IdmAdmin):
         return obj.presenter_text or ", ".join(str(person) for person in obj.presenters.all())
 
 
+class AgendaSlotAdminForm(forms.ModelForm):
+    class Meta:
+        model = AgendaSlot
+        fields = "__all__"  # noqa: DJ007 (the admin's fields choose)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        item = cleaned_data.get("item")
+        if item is None or not (self.has_changed() or not self.instance.pk):
+            return cleaned_data
+        previous = self.instance.item if self.instance.pk else None
+        _refuse_closed(item.agenda, previous.agenda if previous else None)
+        if "day" not in cleaned_data:
+            return cleaned_data
+        slot = PlannedSlot(
+            cleaned_data["day"],
+            cleaned_data.get("start_time"),
+            cleaned_data.get("end_time"),
+            "this",
+        )
+        slots = [
+            PlannedSlot(each.day, each.start_time, each.end_time, each.pk)
+            for each in item.slots.exclude(pk=self.instance.pk)
+        ]
+        planned = PlannedItem.from_item(item, slots=[*slots, slot])
+        conflicts = [
+            conflict.message
+            for conflict in agenda_conflicts(agenda=item.agenda, items=[planned])
+            if conflict.slot == "this"
+        ]
+        if conflicts:
+            raise ValidationError(conflicts)
+        return cleaned_data
+
+
 @admin.register(AgendaSlot)
 class AgendaSlotAdmin(IdmPlainAdmin):
+    form = AgendaSlotAdminForm
     list_display = ["__str__", "item", "continued", "note"]
     list_select_related = ["item"]
     search_fields = ["item__title", "note"]
     list_filter = ["continued", "day"]
     date_hierarchy = "day"
     autocomplete_fields = ["item"]
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not _editable(obj.item.agenda):
+            return False
+        return super().has_delete_permission(request, obj)

@@ -350,6 +350,14 @@ class Agenda(TimeStampedModel):
         on_delete=models.SET_NULL,
         related_name="agendas",
     )
+    copied_from = models.ForeignKey(
+        "self",
+        verbose_name=_("copied from"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="copies",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -420,6 +428,11 @@ class AgendaItem(SourcedModel):
     )
     documents = models.ManyToManyField(
         Document, verbose_name=_("documents"), blank=True, related_name="agenda_items"
+    )
+    allow_overlap = models.BooleanField(
+        _("intended parallel session"),
+        default=False,
+        help_text=_("Runs on purpose at the same time as other items in the same room."),
     )
     notes = models.TextField(_("notes"), blank=True)
     history = HistoricalRecords(m2m_fields=[presenters, documents])
@@ -575,3 +588,14 @@ class AgendaVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agenda} — v{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AgendaVersionFrozenError(
+                _("A published agenda version is never changed; publish a new version instead.")
+            )
+        super().save(*args, **kwargs)
+
+
+class AgendaVersionFrozenError(Exception):
+    """Raised on an attempt to save an existing, frozen, agenda version."""

@@ -230,8 +230,9 @@ def test_meeting_list_refuses_bad_filters_with_field_messages(db, client, query,
     response = client.get(f"{LIST_URL}?{query}")
     assert response.status_code == 400
     body = response.json()
-    assert set(body) == fields
-    assert all(isinstance(messages, list) and messages for messages in body.values())
+    assert (body["status"], body["code"]) == (400, "invalid")
+    assert set(body["errors"]) == fields
+    assert all(isinstance(messages, list) and messages for messages in body["errors"].values())
 
 
 def test_council_session_status_is_derived_from_its_dates(db, client):
@@ -358,7 +359,7 @@ def test_meeting_detail_of_an_unknown_or_malformed_id_is_404(idm_data, client, k
     response = client.get(detail_url(key))
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
-    assert "detail" in response.json()
+    assert response.json() == {"status": 404, "code": "not_found", "message": "Not found."}
 
 
 # -- Agendas -----------------------------------------------------------------------------------
@@ -468,21 +469,25 @@ def test_agenda_items_without_a_slot_come_last_without_a_date(db, client):
 def test_agenda_unknown_version_is_404(idm_data, client):
     response = client.get(agenda_url(ninetieth_session_key()) + "?version=2")
     assert response.status_code == 404
-    assert "version 2" in response.json()["detail"]
+    assert "version 2" in response.json()["message"]
 
 
 @pytest.mark.parametrize("value", ["x", "1.5", "0", "-1"])
 def test_agenda_bad_version_is_400(idm_data, client, value):
     response = client.get(agenda_url(ninetieth_session_key()) + f"?version={value}")
     assert response.status_code == 400
-    assert list(response.json()) == ["version"]
+    assert list(response.json()["errors"]) == ["version"]
 
 
 def test_agenda_of_an_event_without_a_published_agenda_is_404(idm_data, client):
     session = CouncilSession.objects.get(number=88)
     response = client.get(agenda_url(f"council-session-{session.pk}"))
     assert response.status_code == 404
-    assert response.json() == {"detail": "This event has no published agenda."}
+    assert response.json() == {
+        "status": 404,
+        "code": "not_found",
+        "message": "This event has no published agenda.",
+    }
 
 
 def test_agenda_of_a_draft_agenda_is_404(db, client):
