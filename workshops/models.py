@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -275,6 +276,18 @@ class ProposalRound(TimeStampedModel):
     def __str__(self) -> str:
         return self.title
 
+    def has_opened(self, now=None) -> bool:
+        """Opened already, or open from the start (no opening date)."""
+        return self.opens_at is None or self.opens_at <= (now or timezone.now())
+
+    def is_past_deadline(self, now=None) -> bool:
+        return self.closes_at is not None and self.closes_at <= (now or timezone.now())
+
+    def is_open(self, now=None) -> bool:
+        """Taking proposals and support: opened and not closed."""
+        now = now or timezone.now()
+        return self.has_opened(now) and not self.is_past_deadline(now)
+
 
 class ThemeProposal(SourcedModel):
     title = models.CharField(_("title"), max_length=255)
@@ -351,6 +364,33 @@ class ThemeProposal(SourcedModel):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+    )
+    decided_at = models.DateTimeField(
+        _("decided on"), null=True, blank=True, help_text=_("When the decision was recorded.")
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decision recorded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decision_meeting = models.ForeignKey(
+        Meeting,
+        verbose_name=_("decided at"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="decided_proposals",
+        help_text=_("The consultation at which the membership took the decision."),
+    )
+    decision_note = models.TextField(_("decision note"), blank=True)
+    decision_notified_at = models.DateTimeField(
+        _("delegations notified"),
+        null=True,
+        blank=True,
+        help_text=_("When the proposing and co-sponsoring delegations were emailed the decision."),
     )
     history = HistoricalRecords(m2m_fields=[co_sponsors, policy_domains, suggested_partners])
 
