@@ -67,3 +67,16 @@ ReportState.moves = {
     ReportState.RETURNED: {ReportState.SUBMITTED},
     ReportState.ACCEPTED: set(),
 }
+
+# An addressee has concluded its work in these statuses: an assignment in one of them is never
+# overdue, and a recommendation whose addressees have all concluded is no longer in progress.
+ImplementationStatus.concluded = frozenset(
+    {
+        ImplementationStatus.IMPLEMENTED,
+        ImplementationStatus.PARTIALLY_IMPLEMENTED,
+        ImplementationStatus.NOT_IMPLEMENTED,
+    }
+)
+
+# Weight of an addressee in its recommendation's overall progress (``recommendation_rollup``).
+AssignmentRole.weights = {AssignmentRole.LEAD: 2, AssignmentRole.SUPPORTING: 1}

@@ -1,7 +1,11 @@
+import uuid
+from pathlib import PurePath
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -21,6 +25,7 @@ from .enums import (
 
 PERCENT = [MinValueValidator(0), MaxValueValidator(100)]
 REFERENCE_PATTERN = r"^[A-Z]{2,10}-[0-9]{4}-R[0-9]{3,5}\Z"
+EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
 
 
 class Recommendation(SourcedModel):
@@ -158,6 +163,15 @@ class Recommendation(SourcedModel):
     )
     addressees = models.ManyToManyField(
         Organisation, through="Assignment", related_name="recommendations_addressed", blank=True
+    )
+    archived_at = models.DateTimeField(
+        _("archived"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Nothing is deleted: an archived recommendation is hidden outside the "
+            "secretariat and no longer changes."
+        ),
     )
     history = HistoricalRecords(m2m_fields=[policy_domains, co_authors, cited_documents])
 
@@ -320,6 +334,15 @@ class FollowUpReport(TimeStampedModel):
         related_name="+",
     )
     reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    archived_at = models.DateTimeField(
+        _("archived"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Nothing is deleted: an archived report is hidden outside the secretariat "
+            "and no longer counts towards the assignment's progress."
+        ),
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -349,3 +372,54 @@ class FollowUpReport(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.assignment} {self.period_start:%Y-%m-%d}–{self.period_end:%Y-%m-%d}"
+
+
+def evidence_upload_to(instance: "EvidenceFile", filename: str) -> str:
+    """``evidence/<year>/<random name><extension>``: the original name is kept in a field only."""
+    suffix = PurePath(filename).suffix.lower()[:10]
+    return f"evidence/{timezone.now():%Y}/{uuid.uuid4().hex}{suffix}"
+
+
+class EvidenceFile(models.Model):
+    """A file attached to a follow-up report as evidence (checked by ``followup_submit``)."""
+
+    report = models.ForeignKey(
+        FollowUpReport,
+        verbose_name=_("follow-up report"),
+        on_delete=models.PROTECT,
+        related_name="files",
+    )
+    file = models.FileField(_("file"), upload_to=evidence_upload_to, max_length=255)
+    original_name = models.CharField(_("original name"), max_length=255)
+    size = models.PositiveIntegerField(_("size in bytes"))
+    content_type = models.CharField(_("content type"), max_length=100)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    uploaded_at = models.DateTimeField(_("uploaded"), default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("evidence file")
+        verbose_name_plural = _("evidence files")
+        ordering = ["report", "uploaded_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(size__lte=EVIDENCE_MAX_BYTES),
+                name="evidence_file_at_most_10_mb",
+                violation_error_message=_("An evidence file may be at most 10 MB."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(original_name=""),
+                name="evidence_file_has_a_name",
+                violation_error_message=_("An evidence file needs its original name."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name

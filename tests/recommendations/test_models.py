@@ -20,6 +20,7 @@ from tests.factories.idm import (
 )
 from tests.factories.recommendations import (
     AssignmentFactory,
+    EvidenceFileFactory,
     FollowUpReportFactory,
     RecommendationFactory,
 )
@@ -342,3 +343,44 @@ def test_negative_report_progress_is_refused():
 def test_report_without_narrative_is_refused():
     with pytest.raises(IntegrityError, match="report_narrative_not_empty"), transaction.atomic():
         FollowUpReportFactory(narrative="")
+
+
+# Archiving and evidence files
+
+
+def test_recommendations_and_reports_start_unarchived():
+    report = FollowUpReportFactory()
+
+    assert report.archived_at is None
+    assert report.assignment.recommendation.archived_at is None
+
+
+def test_evidence_file_over_10_mb_is_refused(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    evidence = EvidenceFileFactory.build(report=FollowUpReportFactory(), size=10 * 1024 * 1024 + 1)
+
+    with pytest.raises(ValidationError) as excinfo:
+        evidence.full_clean()
+    assert excinfo.value.message_dict == violated("evidence_file_at_most_10_mb")
+
+    with pytest.raises(IntegrityError, match="evidence_file_at_most_10_mb"), transaction.atomic():
+        evidence.save()
+
+
+def test_evidence_file_without_a_name_is_refused(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+    with pytest.raises(IntegrityError, match="evidence_file_has_a_name"), transaction.atomic():
+        EvidenceFileFactory(original_name="")
+
+
+def test_evidence_files_are_stored_under_evidence_and_the_year(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+    evidence = EvidenceFileFactory(original_name="Minutes.TXT")
+
+    assert evidence.file.name.startswith(f"evidence/{datetime.date.today():%Y}/")
+    assert evidence.file.name.endswith(".txt")
+    assert "Minutes" not in evidence.file.name
+    assert str(evidence) == "Minutes.TXT"
+    assert list(evidence.report.files.all()) == [evidence]

@@ -1,0 +1,20 @@
+from rest_framework.routers import DefaultRouter
+
+from .views import (
+    AssignmentViewSet,
+    DialogueViewSet,
+    FollowUpViewSet,
+    OrganisationViewSet,
+    PolicyDomainViewSet,
+    RecommendationViewSet,
+)
+
+router = DefaultRouter()
+router.register("recommendations", RecommendationViewSet, basename="recommendation")
+router.register("assignments", AssignmentViewSet, basename="assignment")
+router.register("follow-ups", FollowUpViewSet, basename="follow-up")
+router.register("organisations", OrganisationViewSet, basename="organisation")
+router.register("policy-domains", PolicyDomainViewSet, basename="policy-domain")
+router.register("dialogues", DialogueViewSet, basename="dialogue")
+
+urlpatterns = router.urls

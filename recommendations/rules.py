@@ -1,0 +1,149 @@
+"""Who may do what with recommendations, assignments and follow-up reports (django-rules).
+
+A login acts for one organisation through its ``Representative``: as the secretariat, a
+member-state delegation or a partner agency. Superusers count as the secretariat. Logins without
+a representative, inactive ones and anonymous visitors may do nothing here.
+
+* The secretariat sees and manages everything.
+* Delegations and agencies read adopted, non-archived recommendations and their assignments,
+  and accepted, non-archived reports on them.
+* An agency also reads its own organisation's reports in every review state, answers its own
+  assignments, reports on them and resubmits its returned reports.
+
+``selectors.py`` applies the same rules to querysets (``recommendations_for`` …); the tests
+check that a list and ``has_perm`` never disagree.
+"""
+
+from __future__ import annotations
+
+import rules
+from django.core.exceptions import ObjectDoesNotExist
+
+from stakeholders.enums import ActingRole
+
+from .enums import RecommendationState, ReportState
+
+# --- Who the user acts for (shared with the other apps' rules) ----------------------------------
+
+
+def acting_representative(user):
+    """The user's ``Representative`` when it is an active, logged-in user acting for one."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if not getattr(user, "is_active", False):
+        return None
+    try:
+        return user.representative
+    except (ObjectDoesNotExist, AttributeError):
+        return None
+
+
+def acting_organisation_id(user) -> int | None:
+    """Id of the organisation the user acts for, whatever the role; ``None`` without one."""
+    representative = acting_representative(user)
+    return representative.organisation_id if representative is not None else None
+
+
+def _acts_as(user, role: str) -> bool:
+    representative = acting_representative(user)
+    return representative is not None and representative.role == role
+
+
+@rules.predicate
+def is_secretariat(user) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if getattr(user, "is_superuser", False) and getattr(user, "is_active", False):
+        return True
+    return _acts_as(user, ActingRole.SECRETARIAT)
+
+
+@rules.predicate
+def is_agency(user) -> bool:
+    return _acts_as(user, ActingRole.AGENCY)
+
+
+@rules.predicate
+def is_delegation(user) -> bool:
+    return _acts_as(user, ActingRole.DELEGATION)
+
+
+@rules.predicate
+def is_representative(user) -> bool:
+    """Acts for an organisation in any role (secretariat, delegation or agency)."""
+    return acting_representative(user) is not None
+
+
+# --- What the object is ---------------------------------------------------------------------------
+
+
+def _public_recommendation(recommendation) -> bool:
+    return (
+        recommendation.state == RecommendationState.ADOPTED and recommendation.archived_at is None
+    )
+
+
+def _assignment_of(obj):
+    """The assignment an assignment or a report belongs to."""
+    return obj if hasattr(obj, "recommendation_id") else obj.assignment
+
+
+@rules.predicate
+def is_public_recommendation(user, recommendation) -> bool:
+    """Adopted and not archived (true for the model as a whole, without an object)."""
+    return recommendation is None or _public_recommendation(recommendation)
+
+
+@rules.predicate
+def is_public_assignment(user, obj) -> bool:
+    """An assignment, or a report's assignment, of an adopted, non-archived recommendation."""
+    return obj is None or _public_recommendation(_assignment_of(obj).recommendation)
+
+
+@rules.predicate
+def is_addressed_agency(user, obj) -> bool:
+    """An agency user of the organisation the assignment (or the report's assignment) is to."""
+    if obj is None or not is_agency(user):
+        return False
+    return _assignment_of(obj).organisation_id == acting_organisation_id(user)
+
+
+@rules.predicate
+def is_live_report(user, report) -> bool:
+    return report is None or report.archived_at is None
+
+
+@rules.predicate
+def is_accepted_report(user, report) -> bool:
+    return report is None or report.state == ReportState.ACCEPTED
+
+
+@rules.predicate
+def is_returned_report(user, report) -> bool:
+    return report is None or report.state == ReportState.RETURNED
+
+
+can_see_public = is_representative & is_public_recommendation
+
+rules.add_perm("recommendations.view_recommendation", is_secretariat | can_see_public)
+rules.add_perm(
+    "recommendations.view_assignment",
+    is_secretariat | (is_representative & is_public_assignment),
+)
+rules.add_perm(
+    "recommendations.respond_assignment",
+    is_secretariat | (is_addressed_agency & is_public_assignment),
+)
+rules.add_perm("recommendations.add_followup", is_addressed_agency & is_public_assignment)
+rules.add_perm(
+    "recommendations.view_followup",
+    is_secretariat
+    | (is_addressed_agency & is_live_report & is_public_assignment)
+    | (is_representative & is_accepted_report & is_live_report & is_public_assignment),
+)
+rules.add_perm(
+    "recommendations.resubmit_followup",
+    is_addressed_agency & is_returned_report & is_live_report & is_public_assignment,
+)
+rules.add_perm("recommendations.review_followup", is_secretariat)
+rules.add_perm("recommendations.manage_recommendation", is_secretariat)
