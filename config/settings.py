@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "import_export",
+    "rest_framework_api_key",
     "django_celery_beat",
     "stakeholders",
     "idm",
@@ -177,13 +179,27 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Machine clients send "Authorization: Api-Key <key>" (first, so that a request without
+    # credentials gets 401 with "WWW-Authenticate: Api-Key"); browsers use the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "stakeholders.authentication.OrganisationAPIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # One error shape everywhere: {"status", "code", "message", "errors"} (config/api.py).
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    # Rates of config.api.ApiRateThrottle: one budget per API key, per login and per anonymous
+    # client address; 429 beyond it. The recommendations API applies it; the counts live in
+    # the cache, so use a shared one (Redis) when running several processes.
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env.str("API_THROTTLE_RATE_KEY", default="600/min"),
+        "user": env.str("API_THROTTLE_RATE_USER", default="600/min"),
+        "anon": env.str("API_THROTTLE_RATE_ANON", default="60/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "IDM Secretariat API",
@@ -202,6 +218,15 @@ SPECTACULAR_SETTINGS = {
         "PublishedAgendaStateEnum": "idm.api.serializers.PUBLISHED_STATES",
         "AgendaStateEnum": "idm.enums.AgendaState",
         "WorkshopKindEnum": "workshops.enums.WorkshopKind",
+        "RecommendationStateEnum": "recommendations.enums.RecommendationState",
+        "RecommendationKindEnum": "recommendations.enums.RecommendationKind",
+        "ImplementationStatusEnum": "recommendations.enums.ImplementationStatus",
+        "ReportStateEnum": "recommendations.enums.ReportState",
+        "AssignmentRoleEnum": "recommendations.enums.AssignmentRole",
+        "ResponseEnum": "recommendations.enums.Response",
+        "AnswerEnum": "recommendations.api.serializers.ANSWERS",
+        "OrganisationKindEnum": "stakeholders.enums.OrganisationKind",
+        "DialogueStatusEnum": "idm.enums.DialogueStatus",
     },
 }
 
@@ -209,7 +234,9 @@ AUTHENTICATION_BACKENDS = [
     "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -12,6 +12,8 @@ admin.site.index_title = _("International Dialogue on Migration: administration"
 
 api_v1 = [
     path("", include("idm.api.urls")),
+    path("", include("workshops.api.urls")),
+    path("", include("recommendations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -19,6 +21,8 @@ api_v1 = [
 urlpatterns = [
     path("", idm_views.home, name="home"),
     path("", include("idm.urls")),
+    path("", include("workshops.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
     path("healthz", healthz, name="healthz"),

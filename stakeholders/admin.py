@@ -1,9 +1,25 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from idm.admin import IdmAdmin, IdmTabularInline, SeedDocumentFilter, SourcedAdminMixin
+from idm.admin import (
+    IdmAdmin,
+    IdmPlainAdmin,
+    IdmTabularInline,
+    SeedDocumentFilter,
+    SourcedAdminMixin,
+)
 
-from .models import Group, GroupMembership, Organisation, Person, Representative
+from .models import (
+    Group,
+    GroupMembership,
+    IdempotencyRecord,
+    Organisation,
+    OrganisationAPIKey,
+    Person,
+    Representative,
+)
 
 
 class RepresentativeInline(IdmTabularInline):
@@ -95,3 +111,98 @@ class RepresentativeAdmin(IdmAdmin):
     ]
     list_filter = ["role"]
     autocomplete_fields = ["user", "organisation", "person"]
+
+
+@admin.register(OrganisationAPIKey)
+class OrganisationAPIKeyAdmin(IdmAdmin):
+    """API keys of organisations: the key is shown once, on creation; revoke instead of delete."""
+
+    label_related = ("organisation",)
+    list_display = [
+        "prefix",
+        "name",
+        "organisation",
+        "role",
+        "created",
+        "expiry_date",
+        "last_used_at",
+        "revoked",
+    ]
+    list_filter = ["revoked", "role", "created"]
+    search_fields = ["name", "prefix", "organisation__name", "organisation__acronym"]
+    autocomplete_fields = ["organisation"]
+    actions = ["revoke"]
+    fields = [
+        "name",
+        "organisation",
+        "role",
+        "expiry_date",
+        "revoked",
+        "prefix",
+        "created",
+        "last_used_at",
+        "user",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["prefix", "created", "last_used_at", "user"]
+        if obj is not None:
+            # A key keeps its organisation; a revoked key no longer changes at all.
+            readonly.append("organisation")
+            if obj.revoked:
+                readonly += ["name", "role", "expiry_date", "revoked"]
+        return readonly
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key = OrganisationAPIKey.objects.assign_key(obj)
+        super().save_model(request, obj, form, change)
+        messages.warning(
+            request,
+            gettext(
+                "The API key %(name)s for %(organisation)s is: %(key)s — store it now, it is "
+                "not shown again."
+            )
+            % {"name": obj.name, "organisation": obj.organisation.short_name, "key": key},
+        )
+
+    @admin.action(description=_("Revoke the selected API keys"), permissions=["change"])
+    def revoke(self, request, queryset):
+        count = 0
+        with transaction.atomic():
+            for api_key in queryset.select_for_update().filter(revoked=False):
+                api_key.revoked = True
+                api_key._change_reason = gettext("Revoked")
+                api_key.save()
+                count += 1
+        messages.success(request, gettext("%(count)d API keys revoked.") % {"count": count})
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(IdmPlainAdmin):
+    """What the API answered to POSTs with an Idempotency-Key (kept 24 hours), read-only."""
+
+    list_display = ["caller", "key", "status_code", "created_at", "expires_at"]
+    search_fields = ["caller", "key"]
+    list_filter = ["status_code"]
+    readonly_fields = [
+        "caller",
+        "key",
+        "fingerprint",
+        "status_code",
+        "response_body",
+        "response_headers",
+        "created_at",
+        "expires_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,7 +1,10 @@
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.models import AbstractAPIKey
 from simple_history.models import HistoricalRecords
 
 from idm.sources import SourcedModel, TimeStampedModel, ordered_constraint
@@ -217,3 +220,143 @@ class Representative(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} of {self.organisation.short_name}"
+
+
+# --- API keys of organisations --------------------------------------------------------------------
+
+# Organisations of these kinds act through a key as a member-state delegation; all others as a
+# partner agency. The secretariat uses the session, never a key.
+DELEGATION_KINDS = frozenset(
+    {
+        OrganisationKind.MEMBER_STATE,
+        OrganisationKind.OBSERVER_STATE,
+        OrganisationKind.GOVERNMENT_BODY,
+    }
+)
+API_KEY_ROLES = [
+    (ActingRole.AGENCY.value, ActingRole.AGENCY.label),
+    (ActingRole.DELEGATION.value, ActingRole.DELEGATION.label),
+]
+
+
+def default_api_key_role(organisation: Organisation) -> str:
+    return ActingRole.DELEGATION if organisation.kind in DELEGATION_KINDS else ActingRole.AGENCY
+
+
+class OrganisationAPIKey(AbstractAPIKey):
+    """A machine client's key (``Authorization: Api-Key <key>``), acting for one organisation.
+
+    Only a hash is stored (djangorestframework-api-key); the key is shown once, when created.
+    A request with the key acts as the key's own service login: an active user without a usable
+    password (it cannot log in), whose ``Representative`` is the organisation in ``role``, so
+    that the rules of ``rules.py`` apply to it as to a person of that organisation, and the
+    history names the key that made each change. Revoking the key deactivates the login.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation,
+        verbose_name=_("organisation"),
+        on_delete=models.PROTECT,
+        related_name="api_keys",
+    )
+    role = models.CharField(
+        _("acts as"),
+        max_length=16,
+        choices=API_KEY_ROLES,
+        blank=True,
+        help_text=_(
+            "Partner agency or member-state delegation; by default from the organisation's kind."
+        ),
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("service login"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.CASCADE,
+        related_name="api_key",
+        help_text=_("The login requests with this key act as; it has no password."),
+    )
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["hashed_key", "last_used_at"])
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = _("organisation API key")
+        verbose_name_plural = _("organisation API keys")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.organisation.short_name}, {self.prefix})"
+
+    @property
+    def caller_key(self) -> str:
+        """Who is calling, for idempotency keys and throttling: one key, not its organisation."""
+        return f"api-key:{self.prefix}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.role:
+            self.role = default_api_key_role(self.organisation)
+        with transaction.atomic():
+            self._sync_service_user()
+            super().save(*args, **kwargs)
+
+    def _sync_service_user(self) -> None:
+        """Create the key's service login, or bring it in line with the key."""
+        User = get_user_model()  # noqa: N806
+        user = self.user
+        if user is None:
+            user = User(
+                username=f"api-key-{self.prefix}",
+                first_name=str(self.name)[:150],
+                last_name=self.organisation.short_name[:150],
+                is_active=not self.revoked,
+            )
+            user.set_unusable_password()
+            user.save()
+            self.user = user
+            Representative.objects.create(user=user, organisation=self.organisation, role=self.role)
+            return
+        if user.is_active == self.revoked:
+            user.is_active = not self.revoked
+            user.save(update_fields=["is_active"])
+        Representative.objects.filter(user=user).exclude(
+            organisation=self.organisation, role=self.role
+        ).update(organisation=self.organisation, role=self.role)
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST sent with an ``Idempotency-Key`` header, replayed to retries.
+
+    One per caller (an API key or a login) and key, kept 24 hours. The row is inserted before
+    the request is carried out, in the same transaction: a concurrent retry waits on the unique
+    index and then replays the stored response instead of acting twice.
+    """
+
+    caller = models.CharField(_("caller"), max_length=64)
+    key = models.CharField(_("idempotency key"), max_length=255)
+    fingerprint = models.CharField(
+        _("request fingerprint"),
+        max_length=64,
+        help_text=_("Hash of the method, path and body: a key reused for another request fails."),
+    )
+    status_code = models.PositiveSmallIntegerField(_("status"), default=0)
+    response_body = models.JSONField(_("response body"), null=True, blank=True)
+    response_headers = models.JSONField(_("response headers"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"), db_index=True)
+
+    class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "key"],
+                name="idempotency_key_unique_per_caller",
+                violation_error_message=_("This idempotency key was already used by this caller."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"

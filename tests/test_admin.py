@@ -17,15 +17,22 @@ from django.db import connection, transaction
 from django.forms.models import model_to_dict
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import HistoricalChanges
 
 from idm.admin import agenda_as_printed
 from idm.models import Agenda, AgendaItem, Meeting
 from recommendations.enums import ImplementationStatus
-from recommendations.models import Assignment, FollowUpReport, Recommendation
+from recommendations.models import Assignment, EvidenceFile, FollowUpReport, Recommendation
 from stakeholders.enums import ActingRole, OrganisationKind
-from stakeholders.models import Organisation, Person, Representative
+from stakeholders.models import (
+    IdempotencyRecord,
+    Organisation,
+    OrganisationAPIKey,
+    Person,
+    Representative,
+)
 from workshops.models import ProposalSupport, Registration, ThemeProposal, Workshop
 
 APPS = {"stakeholders", "idm", "workshops", "recommendations"}
@@ -55,13 +62,29 @@ def _add_rows_the_dataset_lacks() -> None:
         proposal=ThemeProposal.objects.order_by("pk").first(),
         organisation=Organisation.objects.filter(kind=OrganisationKind.MEMBER_STATE).first(),
     )
-    FollowUpReport.objects.create(
+    report = FollowUpReport.objects.create(
         assignment=Assignment.objects.order_by("pk").first(),
         period_start=dt.date(2006, 1, 1),
         period_end=dt.date(2006, 6, 30),
         status=ImplementationStatus.IN_PROGRESS,
         progress=40,
         narrative="Workshop held; report in preparation.",
+    )
+    OrganisationAPIKey.objects.create_key(name="Statistics client", organisation=organisation)
+    IdempotencyRecord.objects.create(
+        caller="api-key:test",
+        key="retry-1",
+        fingerprint="0" * 64,
+        status_code=201,
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )
+    # Only the name of a file: no file is written for a page that just links to it.
+    EvidenceFile.objects.create(
+        report=report,
+        file="evidence/minutes.txt",
+        original_name="minutes.txt",
+        size=23,
+        content_type="text/plain",
     )
 
 
@@ -95,10 +118,14 @@ def test_models_with_history_show_it(model, model_admin):
 
 
 @pytest.mark.parametrize(("model", "model_admin"), MODEL_ADMINS, ids=MODEL_IDS)
-def test_changelist_search_and_add_page_open(admin_client, model, model_admin):
+def test_changelist_search_and_add_page_open(admin_client, admin_user, rf, model, model_admin):
+    request = rf.get("/")
+    request.user = admin_user
     assert admin_client.get(_url(model, "changelist")).status_code == 200
     assert admin_client.get(_url(model, "changelist"), {"q": "migration"}).status_code == 200
-    assert admin_client.get(_url(model, "add")).status_code == 200
+    # Published agenda versions are made by publishing, never added by hand.
+    can_add = model_admin.has_add_permission(request)
+    assert admin_client.get(_url(model, "add")).status_code == (200 if can_add else 403)
 
 
 @pytest.mark.parametrize(("model", "model_admin"), MODEL_ADMINS, ids=MODEL_IDS)

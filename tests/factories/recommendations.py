@@ -3,7 +3,7 @@ import datetime
 import factory
 
 from recommendations.enums import ImplementationStatus
-from recommendations.models import Assignment, FollowUpReport, Recommendation
+from recommendations.models import Assignment, EvidenceFile, FollowUpReport, Recommendation
 
 from .stakeholders import OrganisationFactory
 
@@ -34,3 +34,14 @@ class FollowUpReportFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = FollowUpReport
+
+
+class EvidenceFileFactory(factory.django.DjangoModelFactory):
+    report = factory.SubFactory(FollowUpReportFactory)
+    file = factory.django.FileField(filename="evidence.txt", data=b"Minutes of the meeting.")
+    original_name = "evidence.txt"
+    size = 23
+    content_type = "text/plain"
+
+    class Meta:
+        model = EvidenceFile
