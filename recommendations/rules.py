@@ -17,62 +17,16 @@ check that a list and ``has_perm`` never disagree.
 from __future__ import annotations
 
 import rules
-from django.core.exceptions import ObjectDoesNotExist
 
-from stakeholders.enums import ActingRole
+# Who the user acts for: the predicates every app shares (stakeholders.rules).
+from stakeholders.rules import (
+    acting_organisation_id,
+    is_agency,
+    is_representative,
+    is_secretariat,
+)
 
 from .enums import RecommendationState, ReportState
-
-# --- Who the user acts for (shared with the other apps' rules) ----------------------------------
-
-
-def acting_representative(user):
-    """The user's ``Representative`` when it is an active, logged-in user acting for one."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    if not getattr(user, "is_active", False):
-        return None
-    try:
-        return user.representative
-    except (ObjectDoesNotExist, AttributeError):
-        return None
-
-
-def acting_organisation_id(user) -> int | None:
-    """Id of the organisation the user acts for, whatever the role; ``None`` without one."""
-    representative = acting_representative(user)
-    return representative.organisation_id if representative is not None else None
-
-
-def _acts_as(user, role: str) -> bool:
-    representative = acting_representative(user)
-    return representative is not None and representative.role == role
-
-
-@rules.predicate
-def is_secretariat(user) -> bool:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return False
-    if getattr(user, "is_superuser", False) and getattr(user, "is_active", False):
-        return True
-    return _acts_as(user, ActingRole.SECRETARIAT)
-
-
-@rules.predicate
-def is_agency(user) -> bool:
-    return _acts_as(user, ActingRole.AGENCY)
-
-
-@rules.predicate
-def is_delegation(user) -> bool:
-    return _acts_as(user, ActingRole.DELEGATION)
-
-
-@rules.predicate
-def is_representative(user) -> bool:
-    """Acts for an organisation in any role (secretariat, delegation or agency)."""
-    return acting_representative(user) is not None
-
 
 # --- What the object is ---------------------------------------------------------------------------
 

@@ -29,6 +29,12 @@ def acting_organisation(user, role: str | None = None) -> Organisation | None:
     return representative.organisation
 
 
+def acting_organisation_id(user) -> int | None:
+    """Id of the organisation the user acts for, whatever the role; ``None`` without one."""
+    representative = representative_of(user)
+    return representative.organisation_id if representative is not None else None
+
+
 def delegation_of(user) -> Organisation | None:
     """The member-state delegation ``user`` acts for, or None."""
     return acting_organisation(user, ActingRole.DELEGATION)
@@ -44,6 +50,12 @@ def _acts_as(role: str):
 
 is_delegate = rules.predicate(_acts_as(ActingRole.DELEGATION), name="is_delegate")
 is_agency = rules.predicate(_acts_as(ActingRole.AGENCY), name="is_agency")
+
+
+@rules.predicate
+def is_representative(user) -> bool:
+    """Acts for an organisation in any role (secretariat, delegation or agency)."""
+    return representative_of(user) is not None
 
 
 @rules.predicate
