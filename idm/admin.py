@@ -9,11 +9,15 @@ from datetime import time
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
-from django.urls import reverse
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -21,6 +25,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from .imports import agenda_items_import, agenda_items_import_plan
 from .models import (
     Agenda,
     AgendaItem,
@@ -34,6 +39,7 @@ from .models import (
     Room,
     Venue,
 )
+from .outputs import AGENDA_COLUMNS
 from .selectors import event_title
 from .services import (
     AgendaError,
@@ -450,6 +456,34 @@ def _editable(agenda) -> bool:
     return True
 
 
+class RefuseClosedDeleteMixin:
+    """The "delete selected" action refuses rows of a closed agenda: a message, nothing deleted.
+
+    ``agenda_path`` is the lookup from the model to its agenda.
+    """
+
+    agenda_path = "agenda"
+    actions = ["delete_selected"]
+
+    @admin.action(permissions=["delete"], description=_("Delete selected %(verbose_name_plural)s"))
+    def delete_selected(self, request, queryset):
+        closed = []
+        agendas = Agenda.objects.filter(pk__in=queryset.values(f"{self.agenda_path}_id"))
+        for agenda in agendas.select_related("council_session", "meeting", "workshop__dialogue"):
+            try:
+                agenda_check_editable(agenda=agenda)
+            except AgendaError as error:
+                closed.extend(error.messages)
+        if closed:
+            self.message_user(
+                request,
+                " ".join([*closed, gettext("Nothing was deleted.")]),
+                level=messages.ERROR,
+            )
+            return None
+        return django_delete_selected(self, request, queryset)
+
+
 def _refuse_closed(*agendas) -> None:
     """Turn the services' refusal to edit a closed agenda into a form error."""
     for agenda in agendas:
@@ -598,6 +632,31 @@ class AgendaVersionInline(IdmTabularInline):
         return super().get_queryset(request).select_related("published_by")
 
 
+class AgendaImportForm(forms.Form):
+    """A CSV file to preview, or the previewed text posted back to be applied."""
+
+    file = forms.FileField(label=_("CSV file"), required=False)
+    content = forms.CharField(widget=forms.Textarea, required=False, strip=False)
+
+    MAX_BYTES = 2 * 1024 * 1024
+
+    def clean(self):
+        cleaned_data = super().clean()
+        upload = cleaned_data.get("file")
+        if upload is not None:
+            if upload.size > self.MAX_BYTES:
+                raise ValidationError(_("The file is too large (at most 2 MB)."))
+            try:
+                cleaned_data["content"] = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError as error:
+                raise ValidationError(
+                    _("The file is not UTF-8 text: save it as CSV (UTF-8).")
+                ) from error
+        if not cleaned_data.get("content"):
+            raise ValidationError(_("Choose a CSV file."))
+        return cleaned_data
+
+
 class AgendaAdminForm(forms.ModelForm):
     class Meta:
         model = Agenda
@@ -653,6 +712,70 @@ class AgendaAdmin(IdmAdmin):
     @admin.display(description=_("event"))
     def event(self, obj):
         return obj.event
+
+    # -- Import of items from the CSV export ------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/import-items/",
+                self.admin_site.admin_view(self.import_items_view),
+                name="idm_agenda_import_items",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_items_view(self, request, object_id):
+        """Upload a CSV (the agenda's own export), preview it row by row, then confirm.
+
+        The preview writes nothing; the confirmation posts the same text back and applies it
+        through ``agenda_items_import`` in one transaction, or shows why it was refused.
+        """
+        agenda = self.get_object(request, unquote(object_id))
+        if agenda is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, agenda):
+            raise PermissionDenied
+        change_url = reverse("admin:idm_agenda_change", args=[agenda.pk])
+        plan, content = None, ""
+        form = AgendaImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            content = form.cleaned_data["content"]
+            if "confirm" in request.POST:
+                try:
+                    plan = agenda_items_import(agenda=agenda, content=content, by=request.user)
+                except AgendaError as error:
+                    plan = getattr(error, "plan", None)
+                    self.message_user(
+                        request,
+                        gettext("Nothing was imported: %(reason)s")
+                        % {"reason": " ".join(error.messages[:5])},
+                        level=messages.ERROR,
+                    )
+                else:
+                    message = gettext(
+                        "Imported %(created)s new and %(updated)s updated items from CSV."
+                    ) % {"created": plan.created, "updated": plan.updated}
+                    self.log_change(request, agenda, message)
+                    self.message_user(request, message, level=messages.SUCCESS)
+                    return HttpResponseRedirect(change_url)
+            else:
+                plan = agenda_items_import_plan(agenda=agenda, content=content)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Import items from CSV"),
+            "subtitle": str(agenda),
+            "opts": self.opts,
+            "original": agenda,
+            "has_view_permission": True,
+            "change_url": change_url,
+            "form": form,
+            "plan": plan,
+            "rows": [(row, plan.conflicts_of(row)) for row in plan.rows] if plan else [],
+            "content": content,
+            "columns": [header for _key, header in AGENDA_COLUMNS],
+        }
+        return TemplateResponse(request, "admin/idm/agenda/import_items.html", context)
 
     @admin.display(description=_("items"), ordering="item_count")
     def item_count(self, obj):
@@ -880,7 +1003,7 @@ class AgendaItemAdminForm(forms.ModelForm):
 
 
 @admin.register(AgendaItem)
-class AgendaItemAdmin(SourcedAdminMixin, IdmAdmin):
+class AgendaItemAdmin(RefuseClosedDeleteMixin, SourcedAdminMixin, IdmAdmin):
     form = AgendaItemAdminForm
     list_display = ["full_label", "title", "agenda", "position", "presenter", "dialogue"]
     list_display_links = ["full_label", "title"]
@@ -967,8 +1090,9 @@ class AgendaSlotAdminForm(forms.ModelForm):
 
 
 @admin.register(AgendaSlot)
-class AgendaSlotAdmin(IdmPlainAdmin):
+class AgendaSlotAdmin(RefuseClosedDeleteMixin, IdmPlainAdmin):
     form = AgendaSlotAdminForm
+    agenda_path = "item__agenda"
     list_display = ["__str__", "item", "continued", "note"]
     list_select_related = ["item"]
     search_fields = ["item__title", "note"]

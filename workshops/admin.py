@@ -31,6 +31,7 @@ from .models import (
     Workshop,
     WorkshopPartner,
 )
+from .selectors import workshop_totals_text, workshops_with_totals
 from .services import (
     SelectionLimitError,
     WorkshopsError,
@@ -86,6 +87,7 @@ class WorkshopAdmin(SourcedAdminMixin, IdmAdmin):
         "country",
         "status",
         "partner_names",
+        "totals",
     ]
     list_select_related = ["dialogue"]
     search_fields = [
@@ -110,14 +112,21 @@ class WorkshopAdmin(SourcedAdminMixin, IdmAdmin):
         (_("Status"), {"fields": ["status", "status_note"]}),
         (
             _("Attendance"),
-            {"fields": ["capacity", "attendance_total", "attendance_text"]},
+            {"fields": ["capacity", "attendance_total", "attendance_text", "totals"]},
         ),
         (_("Content"), {"fields": ["description", "outcomes", "notes"]}),
     ]
+    readonly_fields = ["totals"]
     inlines = [WorkshopPartnerInline, FundedParticipationInline, RegistrationInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("partners")
+        return workshops_with_totals(super().get_queryset(request).prefetch_related("partners"))
+
+    @admin.display(description=_("attendance and funding"))
+    def totals(self, obj):
+        if obj is None or obj.pk is None:
+            return self.get_empty_value_display()
+        return workshop_totals_text(obj) or self.get_empty_value_display()
 
     @admin.display(description=_("title"), ordering="title")
     def display_title(self, obj):

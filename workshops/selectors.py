@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db.models import (
+    Aggregate,
+    CharField,
     Count,
     Exists,
     IntegerField,
@@ -13,15 +15,24 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from stakeholders.rules import delegation_of, is_secretariat
 
 from .enums import ProposalState
-from .models import ProposalEvent, ProposalRound, ProposalSupport, ThemeProposal
+from .models import (
+    FundedParticipation,
+    ProposalEvent,
+    ProposalRound,
+    ProposalSupport,
+    ThemeProposal,
+    Workshop,
+)
 
 # What anyone may read: submitted proposals and the decided ones. Drafts and withdrawn proposals
 # stay with their delegation and the secretariat.
@@ -150,3 +161,84 @@ def _event_key(generation: int, event: ProposalEvent) -> tuple:
         event.occurred_at.timestamp() if event.occurred_at else 0,
         event.pk,
     )
+
+
+# -- Attendance totals, as the seed reports them ---------------------------------------------------
+
+NAME_SEPARATOR = "|"
+
+
+class _NamesJoined(Aggregate):
+    """Text values joined by ``NAME_SEPARATOR``: GROUP_CONCAT on SQLite, STRING_AGG on
+    PostgreSQL (the two databases the project runs on)."""
+
+    function = "GROUP_CONCAT"
+    template = f"%(function)s(%(expressions)s, '{NAME_SEPARATOR}')"
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="STRING_AGG", **extra_context)
+
+
+def workshops_with_totals(queryset: QuerySet[Workshop] | None = None) -> QuerySet[Workshop]:
+    """Workshops carrying what ``workshop_totals_text`` reads, computed in the same query:
+    ``funded_total`` (the sum of their funded participants) and ``funder_names`` (their donors'
+    names, joined). A changelist of any length therefore costs no extra query."""
+    queryset = Workshop.objects.all() if queryset is None else queryset
+    totals = (
+        FundedParticipation.objects.filter(workshop=OuterRef("pk"))
+        .order_by()
+        .values("workshop")
+        .annotate(total=Sum("funded_participants"))
+        .values("total")
+    )
+    names = (
+        FundedParticipation.donors.through.objects.filter(
+            fundedparticipation__workshop=OuterRef("pk")
+        )
+        .order_by()
+        .values("fundedparticipation__workshop")
+        .annotate(names=_NamesJoined("organisation__name"))
+        .values("names")
+    )
+    return queryset.annotate(
+        funded_total=Coalesce(Subquery(totals, output_field=IntegerField()), Value(0)),
+        funder_names=Subquery(names, output_field=CharField()),
+    )
+
+
+def _and_list(names: list[str]) -> str:
+    if len(names) < 2:
+        return "".join(names)
+    return _("%(first)s and %(last)s") % {"first": ", ".join(names[:-1]), "last": names[-1]}
+
+
+def workshop_totals_text(workshop: Workshop) -> str:
+    """ "some 175 officials, 60 of them funded by United States and Australia".
+
+    Built from the attendance total (else the attendance as reported), the sum of the funded
+    participants and their donors' names (in alphabetical order). Reads the annotations of
+    ``workshops_with_totals``, else two queries; empty when nothing is known.
+    """
+    if hasattr(workshop, "funded_total"):
+        funded = workshop.funded_total or 0
+        names = (workshop.funder_names or "").split(NAME_SEPARATOR)
+    else:
+        funded = sum(workshop.fundings.values_list("funded_participants", flat=True))
+        names = FundedParticipation.donors.through.objects.filter(
+            fundedparticipation__workshop=workshop
+        ).values_list("organisation__name", flat=True)
+    donors = sorted({name for name in names if name})
+    if workshop.attendance_total:
+        text = _("some %(total)s officials") % {"total": workshop.attendance_total}
+    else:
+        text = workshop.attendance_text.strip()
+    if not funded:
+        return text
+    if text:
+        funding_text = _("%(count)s of them funded") % {"count": funded}
+    else:
+        funding_text = _("%(count)s officials funded") % {"count": funded}
+    if donors:
+        funding_text += " " + _("by %(donors)s") % {"donors": _and_list(donors)}
+    return f"{text}, {funding_text}" if text else funding_text
