@@ -14,6 +14,8 @@ in one order, recommendation → assignment → report, so that two actions neve
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING
@@ -519,7 +521,27 @@ def _check_no_open_report_for_period(
         )
 
 
-def _clean_files(files: Iterable[File]) -> list[tuple[File, str, int, str]]:
+def _sanitise_name(raw: str) -> str:
+    """The file's own name, safe to show and to put in a header.
+
+    The last component of a POSIX or Windows path, Unicode-normalised (NFC), without control
+    characters, quotes or leading dots and spaces; at most 255 characters, keeping the extension.
+    """
+    name = unicodedata.normalize("NFC", str(raw or ""))
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(
+        char for char in name if unicodedata.category(char)[0] != "C" and char not in '"<>|:*?'
+    )
+    name = " ".join(name.split()).lstrip(". ")
+    if len(name) > 255:
+        suffix = PurePath(name).suffix[:10]
+        name = name[: 255 - len(suffix)] + suffix
+    return name
+
+
+def _clean_files(
+    files: Iterable[File], *, field: str = "files"
+) -> list[tuple[File, str, int, str]]:
     """Each file with its original name, size and content type, or a ``RecommendationError``.
 
     Accepted: PDF, DOCX, XLSX, PNG, JPEG, CSV and plain text up to 10 MB each. The extension
@@ -529,32 +551,32 @@ def _clean_files(files: Iterable[File]) -> list[tuple[File, str, int, str]]:
     files = list(files or ())
     if len(files) > MAX_EVIDENCE_FILES:
         raise RecommendationError(
-            _("Attach at most %(count)d files.") % {"count": MAX_EVIDENCE_FILES}, field="files"
+            _("Attach at most %(count)d files.") % {"count": MAX_EVIDENCE_FILES}, field=field
         )
     cleaned = []
     for upload in files:
-        name = PurePath(str(getattr(upload, "name", "") or "")).name[:255]
+        name = _sanitise_name(getattr(upload, "name", ""))
         suffix = PurePath(name).suffix.lower()
         if not name or suffix not in EVIDENCE_TYPES:
             raise RecommendationError(
                 _("%(name)s: attach PDF, DOCX, XLSX, PNG, JPG, CSV or TXT files only.")
                 % {"name": name or _("unnamed file")},
-                field="files",
+                field=field,
             )
         content_type, declarable, signatures = EVIDENCE_TYPES[suffix]
         size = upload.size
         if size is None or size > EVIDENCE_MAX_BYTES:
             raise RecommendationError(
-                _("%(name)s is larger than 10 MB.") % {"name": name}, field="files"
+                _("%(name)s is larger than 10 MB.") % {"name": name}, field=field
             )
         if size == 0:
-            raise RecommendationError(_("%(name)s is empty.") % {"name": name}, field="files")
+            raise RecommendationError(_("%(name)s is empty.") % {"name": name}, field=field)
         declared = (getattr(upload, "content_type", "") or "").split(";")[0].strip().lower()
         if declared not in UNDECLARED_CONTENT_TYPES and declared not in declarable:
             raise RecommendationError(
                 _("%(name)s is declared as %(declared)s, which does not match its extension.")
                 % {"name": name, "declared": declared},
-                field="files",
+                field=field,
             )
         upload.seek(0)
         head = upload.read(8192)
@@ -566,7 +588,7 @@ def _clean_files(files: Iterable[File]) -> list[tuple[File, str, int, str]]:
             raise RecommendationError(
                 _("%(name)s is not a valid %(kind)s file.")
                 % {"name": name, "kind": suffix.lstrip(".").upper()},
-                field="files",
+                field=field,
             )
         cleaned.append((upload, name, size, content_type))
     return cleaned
@@ -638,6 +660,33 @@ def followup_submit(
     _save(report, by=by, reason=_("Submitted"))
     _store_files(report, files, by)
     return report
+
+
+@transaction.atomic
+def evidence_add(*, report: FollowUpReport, by: User | None, file: File) -> EvidenceFile:
+    """Attach one evidence file to a report that is submitted or returned (not yet accepted).
+
+    The file is checked as ``followup_submit`` checks its files (type by extension and first
+    bytes, at most 10 MB, a clean name), errors on the field ``file``; a report holds at most
+    20 files. It is stored under ``MEDIA_ROOT/evidence/<year>/`` with a random name.
+    """
+    (cleaned,) = _clean_files([file], field="file")
+    report, assignment, recommendation = _lock_report(report)
+    if report.archived_at is not None:
+        raise RecommendationError(_("This report is archived: it no longer changes."))
+    if report.state not in OPEN_REPORT_STATES:
+        raise RecommendationError(
+            _("This report is %(state)s: evidence is added only while it is submitted or returned.")
+            % {"state": report.get_state_display().lower()}
+        )
+    _check_adopted(recommendation, _("reported on"))
+    if report.files.count() >= MAX_EVIDENCE_FILES:
+        raise RecommendationError(
+            _("A report holds at most %(count)d files.") % {"count": MAX_EVIDENCE_FILES},
+            field="file",
+        )
+    (evidence,) = _store_files(report, [cleaned], by)
+    return evidence
 
 
 def _assignment_refresh(assignment: Assignment, *, by: User | None) -> Assignment:

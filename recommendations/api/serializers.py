@@ -6,6 +6,7 @@ same number of queries whatever its length. Write serializers refuse fields they
 
 from __future__ import annotations
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -397,23 +398,63 @@ class RecommendationSerializer(serializers.ModelSerializer):
 # --- Follow-up reports ---------------------------------------------------------------------------
 
 
+class StrictSerializer(serializers.Serializer):
+    """Refuses, with a field error each, the fields of a body that it does not take."""
+
+    def validate(self, attrs):
+        extra = unknown_fields(self.initial_data, self.fields)
+        if extra:
+            raise serializers.ValidationError(extra)
+        return attrs
+
+
 class EvidenceFileSerializer(serializers.ModelSerializer):
+    """An evidence file attached to a follow-up report; its bytes are at ``download_url``."""
+
+    id = serializers.IntegerField(read_only=True, help_text=_("Id of the evidence file."))
     name = serializers.CharField(
-        source="original_name", read_only=True, help_text=_("The file's name as uploaded.")
+        source="original_name",
+        read_only=True,
+        help_text=_("The file's name as uploaded (without any folder), used when downloading."),
     )
     size = serializers.IntegerField(read_only=True, help_text=_("Size in bytes."))
-    content_type = serializers.CharField(read_only=True, help_text=_("Its media type."))
-    url = serializers.SerializerMethodField(help_text=_("Where to download it."))
+    content_type = serializers.CharField(
+        read_only=True,
+        help_text=_("Its media type, found from its extension and first bytes when uploaded."),
+    )
+    uploaded_at = serializers.DateTimeField(read_only=True, help_text=_("When it was uploaded."))
+    download_url = serializers.SerializerMethodField(
+        help_text=_(
+            "Where to download it (with the same API key or session): /api/v1/evidence/{id}/"
+            "download/."
+        )
+    )
 
     class Meta:
         model = EvidenceFile
-        fields = ["name", "size", "content_type", "url"]
+        fields = ["id", "name", "size", "content_type", "uploaded_at", "download_url"]
 
     @extend_schema_field(OpenApiTypes.URI)
-    def get_url(self, evidence):
+    def get_download_url(self, evidence) -> str:
+        url = reverse("api:evidence-download", kwargs={"pk": evidence.pk})
         request = self.context.get("request")
-        url = evidence.file.url
         return request.build_absolute_uri(url) if request is not None else url
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadedFileField(serializers.FileField):
+    """A file sent in a multipart body (documented as binary, not as the URL it reads as)."""
+
+
+class EvidenceUploadSerializer(StrictSerializer):
+    """The multipart body that attaches an evidence file to a report."""
+
+    file = UploadedFileField(
+        help_text=_(
+            "The file: PDF, DOCX, XLSX, PNG, JPG, CSV or TXT, at most 10 MB. Its name is kept "
+            "(without folders) for downloads."
+        )
+    )
 
 
 class FollowUpSerializer(serializers.ModelSerializer):
@@ -451,8 +492,14 @@ class FollowUpSerializer(serializers.ModelSerializer):
     evidence_urls = serializers.ListField(
         child=serializers.URLField(), read_only=True, help_text=_("Links to evidence.")
     )
-    files = EvidenceFileSerializer(
-        many=True, read_only=True, help_text=_("Evidence files attached (in the admin).")
+    evidence_files = EvidenceFileSerializer(
+        source="files",
+        many=True,
+        read_only=True,
+        help_text=_(
+            "Evidence files attached (POST /api/v1/follow-ups/{id}/evidence/), each with its "
+            "download_url."
+        ),
     )
     state = serializers.ChoiceField(
         choices=ReportState.choices,
@@ -488,7 +535,7 @@ class FollowUpSerializer(serializers.ModelSerializer):
             "progress",
             "narrative",
             "evidence_urls",
-            "files",
+            "evidence_files",
             "state",
             "review_comment",
             "submitted_at",
@@ -499,16 +546,6 @@ class FollowUpSerializer(serializers.ModelSerializer):
 
 
 # --- What agencies send --------------------------------------------------------------------------
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses, with a field error each, the fields of a body that it does not take."""
-
-    def validate(self, attrs):
-        extra = unknown_fields(self.initial_data, self.fields)
-        if extra:
-            raise serializers.ValidationError(extra)
-        return attrs
 
 
 class AssignmentResponseSerializer(StrictSerializer):

@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 from .views import (
     AssignmentViewSet,
     DialogueViewSet,
+    EvidenceViewSet,
     FollowUpViewSet,
     OrganisationViewSet,
     PolicyDomainViewSet,
@@ -13,6 +14,7 @@ router = DefaultRouter()
 router.register("recommendations", RecommendationViewSet, basename="recommendation")
 router.register("assignments", AssignmentViewSet, basename="assignment")
 router.register("follow-ups", FollowUpViewSet, basename="follow-up")
+router.register("evidence", EvidenceViewSet, basename="evidence")
 router.register("organisations", OrganisationViewSet, basename="organisation")
 router.register("policy-domains", PolicyDomainViewSet, basename="policy-domain")
 router.register("dialogues", DialogueViewSet, basename="dialogue")

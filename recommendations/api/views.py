@@ -10,15 +10,22 @@ message (a field error when it names a field). POSTs accept an ``Idempotency-Key
 
 from __future__ import annotations
 
+import rules
 from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -36,6 +43,7 @@ from config.api import (
     Refused,
     RulesPermission,
     check_if_match,
+    error_response,
     errors,
     etag_of,
     idempotent,
@@ -43,9 +51,15 @@ from config.api import (
 from idm.models import Dialogue, PolicyDomain
 from stakeholders.models import Organisation
 
+from ..enums import ReportState
 from ..filters import AssignmentFilter, FollowUpFilter, OrganisationFilter, RecommendationFilter
-from ..models import Assignment, FollowUpReport, Recommendation
-from ..rules import is_addressed_agency, is_agency
+from ..models import EVIDENCE_MAX_BYTES, Assignment, EvidenceFile, FollowUpReport, Recommendation
+from ..rules import (
+    is_addressed_agency,
+    is_agency,
+    is_live_report,
+    is_public_assignment,
+)
 from ..selectors import (
     assignment_effective_due_date,
     assignments_for,
@@ -55,13 +69,17 @@ from ..selectors import (
 from ..services import (
     RecommendationError,
     assignment_respond,
+    evidence_add,
     followup_resubmit,
     followup_submit,
 )
+from ..views import evidence_response
 from .serializers import (
     AssignmentResponseSerializer,
     AssignmentSerializer,
     DialogueSerializer,
+    EvidenceFileSerializer,
+    EvidenceUploadSerializer,
     FollowUpResubmitSerializer,
     FollowUpSerializer,
     FollowUpWriteSerializer,
@@ -94,7 +112,10 @@ def assignment_etag(assignment: Assignment) -> str:
 
 
 def report_etag(report: FollowUpReport) -> str:
-    return etag_of("follow-up", report.pk, report.updated_at)
+    """Changes with the report and with its evidence files (prefetched by ``followups_for``)."""
+    return etag_of(
+        "follow-up", report.pk, report.updated_at, sorted(f.pk for f in report.files.all())
+    )
 
 
 def recommendation_etag(recommendation: Recommendation) -> str:
@@ -335,6 +356,118 @@ class AssignmentViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
         )
 
 
+# --- Evidence files ------------------------------------------------------------------------------
+
+# A multipart body around a file of at most 10 MB is at most this long: longer bodies are refused
+# from their Content-Length, before they are read.
+EVIDENCE_MAX_BODY_BYTES = EVIDENCE_MAX_BYTES + 64 * 1024
+EVIDENCE_MEDIA_TYPES = (
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "image/png",
+    "image/jpeg",
+    "text/csv",
+    "text/plain",
+)
+
+
+@rules.predicate
+def is_open_report(user, report) -> bool:
+    return report is None or report.state in (ReportState.SUBMITTED, ReportState.RETURNED)
+
+
+# Who may attach evidence to a report: the reporting agency, while the report awaits review or
+# correction (the service checks the states again on the locked row).
+may_add_evidence = is_addressed_agency & is_open_report & is_live_report & is_public_assignment
+
+
+CONTENT_DISPOSITION_HEADER = OpenApiParameter(
+    "Content-Disposition",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200],
+    description=gettext_lazy(
+        'attachment; filename="<its original name>" (with filename* for names that are not '
+        "ASCII): save the file, never display it inline."
+    ),
+)
+
+
+class EvidenceTooLarge(exceptions.ValidationError):
+    """A file (or a whole body) over the 10 MB limit: 413, in the one error shape."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+def too_large() -> EvidenceTooLarge:
+    return EvidenceTooLarge({"file": [_("An evidence file may be at most 10 MB.")]})
+
+
+def evidence_data(evidence: EvidenceFile, request) -> dict:
+    return EvidenceFileSerializer(evidence, context={"request": request}).data
+
+
+class EvidencePermission(RulesPermission):
+    """``RulesPermission`` asked about an evidence file's report."""
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return super().has_object_permission(request, view, obj.report)
+
+
+class IgnoreAcceptNegotiation(DefaultContentNegotiation):
+    """A download answers with the file's own type whatever ``Accept`` says; errors in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+@extend_schema_view(
+    download=extend_schema(
+        summary=gettext_lazy("Download an evidence file"),
+        description=gettext_lazy(
+            'The file itself, as an attachment (Content-Disposition: attachment; filename="its '
+            'original name"), with the content type found when it was uploaded and '
+            "X-Content-Type-Options: nosniff. Only for callers who may read its follow-up "
+            "report (404 for others). With an API key or a session."
+        ),
+        parameters=[ID_PARAMETER, CONTENT_DISPOSITION_HEADER],
+        responses={
+            **{
+                (200, media_type): OpenApiResponse(
+                    OpenApiTypes.BINARY, description=gettext_lazy("The file's bytes.")
+                )
+                for media_type in EVIDENCE_MEDIA_TYPES
+            },
+            **errors(401, 403, 404, 429),
+        },
+    ),
+)
+class EvidenceViewSet(viewsets.GenericViewSet):
+    """Evidence files of follow-up reports, downloaded by those who may read the report."""
+
+    serializer_class = EvidenceFileSerializer
+    throttle_classes = [ApiRateThrottle]
+    permission_classes = [EvidencePermission]
+    rules_permissions = {
+        "read": "recommendations.view_followup",
+        "download": "recommendations.view_followup",
+    }
+    content_negotiation_class = IgnoreAcceptNegotiation
+    filter_backends = []
+    pagination_class = None
+
+    def get_queryset(self):
+        readable = followups_for(user=self.request.user).values("pk")
+        return EvidenceFile.objects.filter(report__in=readable).select_related(
+            "report__assignment__recommendation", "report__assignment__organisation"
+        )
+
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        return evidence_response(self.get_object())
+
+
 # --- Follow-up reports ---------------------------------------------------------------------------
 
 
@@ -366,6 +499,8 @@ class FollowUpViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
     rules_permissions = {
         "read": "recommendations.view_followup",
         "resubmit": "recommendations.resubmit_followup",
+        # Reading the report is needed (404 otherwise); ``may_add_evidence`` is checked next.
+        "evidence": "recommendations.view_followup",
     }
 
     def get_queryset(self):
@@ -419,6 +554,77 @@ class FollowUpViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
         return Response(
             FollowUpSerializer(fresh, context=self.get_serializer_context()).data,
             headers={"ETag": report_etag(fresh)},
+        )
+
+    @extend_schema(
+        summary=gettext_lazy("Attach an evidence file to a report"),
+        description=gettext_lazy(
+            "By the reporting agency, while the report is submitted or returned (403 otherwise; "
+            "404 for a report the caller may not see). A multipart/form-data body with one "
+            "field, file: PDF, DOCX, XLSX, PNG, JPG, CSV or TXT, at most 10 MB (413 above). The "
+            "type is found from the extension and the file's first bytes, not from the "
+            "declared content type, which must not contradict them (400). At most 20 files per "
+            "report. Idempotency-Key as for reports."
+        ),
+        parameters=[
+            ID_PARAMETER,
+            IDEMPOTENCY_KEY_PARAMETER,
+            LOCATION_HEADER,
+            REPLAYED_HEADER_PARAMETER,
+        ],
+        request={"multipart/form-data": EvidenceUploadSerializer},
+        responses={
+            201: EvidenceFileSerializer,
+            **errors(400, 401, 403, 404, 422, 429),
+            413: error_response(
+                gettext_lazy("The file is larger than 10 MB (errors on file); nothing stored.")
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        parser_classes=[MultiPartParser],
+        url_path="evidence",
+        url_name="evidence",
+    )
+    def evidence(self, request, pk=None):
+        # Who may act and the announced size are checked before the body is read.
+        report = self.get_object()  # 401, 404
+        if not may_add_evidence(request.user, report):
+            raise exceptions.PermissionDenied(self.evidence_refusal(report))
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > EVIDENCE_MAX_BODY_BYTES:
+            raise too_large()
+        return idempotent(request, lambda: self._add_evidence(request, report))
+
+    def evidence_refusal(self, report) -> str:
+        if not is_addressed_agency(self.request.user, report):
+            return _("Only the reporting agency attaches evidence to its reports.")
+        return _(
+            "This report is %(state)s: evidence is added only while it is submitted or returned."
+        ) % {"state": report.get_state_display().lower()}
+
+    def _add_evidence(self, request, report) -> Response:
+        serializer = EvidenceUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        if upload.size is None or upload.size > EVIDENCE_MAX_BYTES:
+            raise too_large()
+        try:
+            evidence = evidence_add(report=report, by=request.user, file=upload)
+        except RecommendationError as error:
+            raise domain_error(error) from None
+        location = request.build_absolute_uri(
+            reverse("api:evidence-download", kwargs={"pk": evidence.pk})
+        )
+        return Response(
+            evidence_data(evidence, request),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},
         )
 
 
