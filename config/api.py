@@ -6,12 +6,14 @@
 
   ``errors`` only when there are field (or query parameter) errors. 400 bad input, 401 no or
   bad credentials (with ``WWW-Authenticate``), 403 what the caller may see but not change,
-  404 what it may not see, 405, 412 a stale ``If-Match``, 422 an ``Idempotency-Key`` reused for
-  another request, 429 throttled (with ``Retry-After``).
+  404 what it may not see (also any unknown URL under ``/api/``, ``config.urls.handler404``),
+  405, 412 a stale ``If-Match``, 422 an ``Idempotency-Key`` reused for another request, 429
+  throttled (with ``Retry-After``), 500 (``config.urls.handler500``).
 * **Permissions**: ``RulesPermission`` asks ``request.user.has_perm(name, obj)`` the permission
   the view names for the action (``rules_permissions``), before the request body is read.
-* **Throttling**: ``ApiRateThrottle``, one budget per API key, per login and per anonymous
-  client, at the rates of ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``api_key``, ``user``,
+* **Throttling**: ``ApiRateThrottle`` (every endpoint: ``DEFAULT_THROTTLE_CLASSES``), one
+  budget per API key, per login and per anonymous client, counted in the default cache, at the
+  rates of ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (``api_key``, ``user``,
   ``anon``), read at each request.
 * **ETags**: detail responses carry ``ETag``; ``If-None-Match`` gives a 304; a write with an
   ``If-Match`` that no longer matches is refused with 412 (``check_if_match``, called on the
@@ -32,7 +34,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -165,7 +167,7 @@ class ApiErrorSerializer(serializers.Serializer):
             "A stable, machine-readable code: invalid, refused, not_authenticated, "
             "authentication_failed, permission_denied, not_found, method_not_allowed, "
             "precondition_failed, idempotency_key_reused, throttled, parse_error, "
-            "unsupported_media_type…"
+            "unsupported_media_type, server_error…"
         )
     )
     message = serializers.CharField(help_text=_("What went wrong, in a sentence for people."))
@@ -176,6 +178,27 @@ class ApiErrorSerializer(serializers.Serializer):
             "Only for invalid input: for each body field or query parameter in error, its messages."
         ),
     )
+
+
+API_PATH_PREFIX = "/api/"
+
+
+def is_api_request(request) -> bool:
+    """The request is for the API (``/api/…``): its errors are answered in the API's shape."""
+    return request.path_info.startswith(API_PATH_PREFIX)
+
+
+class ServerError(exceptions.APIException):
+    """Only to shape the body of a 500 answered outside REST framework (``handler500``)."""
+
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_detail = _("A server error occurred; it has been logged. Please retry later.")
+    default_code = "server_error"
+
+
+def error_json(exc: exceptions.APIException) -> JsonResponse:
+    """``exc`` in the API's error shape, for answers made outside REST framework's views."""
+    return JsonResponse(error_body(exc), status=exc.status_code)
 
 
 def error_response(description: str) -> OpenApiResponse:

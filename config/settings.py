@@ -179,6 +179,11 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# Cache: the API's throttling counts (and nothing that must survive a restart). Memory of the
+# one process by default; set CACHE_URL=redis://redis:6379/1 in production so that every
+# gunicorn worker shares the counts.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Machine clients send "Authorization: Api-Key <key>" (first, so that a request without
@@ -194,9 +199,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # One error shape everywhere: {"status", "code", "message", "errors"} (config/api.py).
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    # Rates of config.api.ApiRateThrottle: one budget per API key, per login and per anonymous
-    # client address; 429 beyond it. The recommendations API applies it; the counts live in
-    # the cache, so use a shared one (Redis) when running several processes.
+    # Every endpoint is throttled by config.api.ApiRateThrottle: one budget per API key, per
+    # login and per anonymous client address, at these rates; 429 (with Retry-After) beyond it.
+    # The counts live in the default cache (CACHES): share one (Redis, CACHE_URL) between
+    # processes, or each gunicorn worker counts on its own.
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.ApiRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": env.str("API_THROTTLE_RATE_KEY", default="600/min"),
         "user": env.str("API_THROTTLE_RATE_USER", default="600/min"),

@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import exceptions
 
+from config.api import ServerError, error_json, is_api_request
 from config.health import healthz
 from idm import views as idm_views
 
@@ -22,8 +25,26 @@ urlpatterns = [
     path("", idm_views.home, name="home"),
     path("", include("idm.urls")),
     path("", include("workshops.urls")),
+    path("", include("recommendations.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
     path("healthz", healthz, name="healthz"),
 ]
+
+
+def handler404(request, exception):
+    """An unknown URL: under /api/, a 404 in the API's error shape; elsewhere, templates/404.html.
+
+    (With DEBUG on, Django shows its technical 404 page instead, for every URL.)
+    """
+    if is_api_request(request):
+        return error_json(exceptions.NotFound())
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    """An unhandled error: under /api/, a 500 in the API's error shape; elsewhere, 500.html."""
+    if is_api_request(request):
+        return error_json(ServerError())
+    return defaults.server_error(request)

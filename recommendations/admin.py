@@ -16,6 +16,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
@@ -781,7 +782,11 @@ class EvidenceFileInline(NothingDeletedMixin, IdmTabularInline):
 
     @admin.display(description=_("file"))
     def link(self, obj):
-        return format_html('<a href="{}">{}</a>', obj.file.url, obj.original_name)
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("recommendations:evidence-download", args=[obj.pk]),
+            obj.original_name,
+        )
 
 
 REPORT_FIELDS = [

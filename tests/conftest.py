@@ -1,5 +1,14 @@
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """The API's throttling counts live in the cache: each test starts with a full budget."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

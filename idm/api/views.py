@@ -6,39 +6,21 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api import ApiPagination, error_response
 from idm.filters import EventFilter, EventKind, EventStatus
 from idm.models import AgendaVersion, CouncilSession, Meeting
 from idm.selectors import EVENT_KEY_PREFIXES, event_title
 from workshops.models import Workshop
 
 from .serializers import AgendaQuerySerializer, AgendaVersionSerializer, MeetingSerializer
-
-
-class MeetingPagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 100
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text=_("Why the request failed."))
-
-
-class FieldErrorsSerializer(serializers.Serializer):
-    """A 400 answer: for each query parameter in error, its messages."""
-
-    year = serializers.ListField(child=serializers.CharField(), required=False)
-    kind = serializers.ListField(child=serializers.CharField(), required=False)
-    status = serializers.ListField(child=serializers.CharField(), required=False)
-    version = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 def _published_version(agenda_lookup: str) -> Subquery:
@@ -107,7 +89,10 @@ ID_PARAMETER = OpenApiParameter(
     OpenApiParameter.PATH,
     description=_('The event\'s key, e.g. "council-session-1", "meeting-3" or "workshop-7".'),
 )
-NOT_FOUND = OpenApiResponse(ErrorSerializer, description=_("No such event."))
+NOT_FOUND = error_response(_("No such event (code not_found)."))
+THROTTLED = error_response(
+    _("Too many requests from this client (code throttled): retry after Retry-After seconds.")
+)
 
 
 @extend_schema(tags=["meetings"])
@@ -115,10 +100,11 @@ class MeetingViewSet(viewsets.GenericViewSet):
     """Council sessions, IDM sittings, informal consultations and workshops, read-only.
 
     Public data: anyone may read, nobody may write through the API (every other method is 405).
+    Errors come in the API's one shape (``config.api``); anonymous clients are throttled.
     """
 
     serializer_class = MeetingSerializer
-    pagination_class = MeetingPagination
+    pagination_class = ApiPagination
     filter_backends = []  # the list runs EventFilter on each of its three querysets itself
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -154,7 +140,10 @@ class MeetingViewSet(viewsets.GenericViewSet):
         parameters=LIST_PARAMETERS,
         responses={
             200: MeetingSerializer(many=True),
-            400: OpenApiResponse(FieldErrorsSerializer, description=_("A filter is invalid.")),
+            400: error_response(
+                _("A filter is invalid (code invalid; errors names each query parameter).")
+            ),
+            429: THROTTLED,
         },
     )
     def list(self, request: Request) -> Response:
@@ -166,7 +155,7 @@ class MeetingViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary=_("One event"),
         parameters=[ID_PARAMETER],
-        responses={200: MeetingSerializer, 404: NOT_FOUND},
+        responses={200: MeetingSerializer, 404: NOT_FOUND, 429: THROTTLED},
     )
     def retrieve(self, request: Request, id: str) -> Response:
         """One event, as the list shows it."""
@@ -184,11 +173,11 @@ class MeetingViewSet(viewsets.GenericViewSet):
         ],
         responses={
             200: AgendaVersionSerializer,
-            400: OpenApiResponse(FieldErrorsSerializer, description=_("The version is invalid.")),
-            404: OpenApiResponse(
-                ErrorSerializer,
-                description=_("No such event, no published agenda, or no such version."),
+            400: error_response(_("The version is invalid (code invalid; errors names it).")),
+            404: error_response(
+                _("No such event, no published agenda, or no such version (code not_found).")
             ),
+            429: THROTTLED,
         },
     )
     @action(detail=True, methods=["get"], pagination_class=None)
