@@ -44,8 +44,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import set_rollback
+
+from config.throttling import ApiRateThrottle  # noqa: F401 - re-exported for the views
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -267,37 +268,6 @@ class RulesPermission(BasePermission):
         refusal = getattr(view, "refusal", None)
         message = refusal(view.action, obj) if refusal is not None else None
         raise exceptions.PermissionDenied(message)
-
-
-# --- Throttling ----------------------------------------------------------------------------------
-
-
-class ApiRateThrottle(SimpleRateThrottle):
-    """One request budget per API key (scope ``api_key``), per login (``user``) and per
-    anonymous client address (``anon``); rates from ``DEFAULT_THROTTLE_RATES``, read at each
-    request so that a settings change applies at once. A scope without a rate is unthrottled.
-    """
-
-    def __init__(self):
-        self.rate = None
-
-    def _scope_and_ident(self, request) -> tuple[str, str]:
-        caller_key = getattr(request.auth, "caller_key", None)
-        if caller_key:
-            return "api_key", caller_key
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            return "user", str(user.pk)
-        return "anon", self.get_ident(request)
-
-    def allow_request(self, request, view) -> bool:
-        self.scope, self.ident = self._scope_and_ident(request)
-        self.rate = (api_settings.DEFAULT_THROTTLE_RATES or {}).get(self.scope)
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.ident}
 
 
 # --- Pagination ----------------------------------------------------------------------------------

@@ -199,11 +199,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     # One error shape everywhere: {"status", "code", "message", "errors"} (config/api.py).
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    # Every endpoint is throttled by config.api.ApiRateThrottle: one budget per API key, per
+    # Every endpoint is throttled by config.throttling.ApiRateThrottle: one budget per API key, per
     # login and per anonymous client address, at these rates; 429 (with Retry-After) beyond it.
     # The counts live in the default cache (CACHES): share one (Redis, CACHE_URL) between
     # processes, or each gunicorn worker counts on its own.
-    "DEFAULT_THROTTLE_CLASSES": ["config.api.ApiRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.ApiRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": env.str("API_THROTTLE_RATE_KEY", default="600/min"),
         "user": env.str("API_THROTTLE_RATE_USER", default="600/min"),

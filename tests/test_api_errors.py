@@ -132,7 +132,9 @@ def test_anonymous_client_beyond_its_rate_is_429_with_retry_after(db, client, se
 
 
 def test_every_endpoint_is_throttled_by_default(settings):
-    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == ["config.api.ApiRateThrottle"]
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == [
+        "config.throttling.ApiRateThrottle"
+    ]
 
 
 def test_cache_is_local_memory_by_default(settings):
@@ -153,3 +155,24 @@ def test_malformed_json_body_is_400_in_the_error_shape(db, client):
     client.force_login(delegate)
     response = client.post("/api/v1/theme-proposals/", "{bad", content_type="application/json")
     assert_error(response, 400, "parse_error")
+
+
+def test_api_modules_import_first_in_a_fresh_process():
+    """DRF reads the throttle setting while its views load; that must not loop back to us."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); "
+        "django.setup(); import config.api, recommendations.api.serializers; print('imported')"
+    )
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "imported"
