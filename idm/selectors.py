@@ -44,10 +44,17 @@ EVENT_KEY_PREFIXES = {
 
 
 def event_key(event) -> str:
-    for prefix, model in EVENT_KEY_PREFIXES.items():
-        if isinstance(event, model):
-            return f"{prefix}-{event.pk}"
-    raise TypeError(f"not an event: {event!r}")
+    return event_key_for(type(event), event.pk)
+
+
+def event_key_for(model, pk: int | None) -> str | None:
+    """The key of the event of ``model`` with this primary key, without loading it."""
+    if pk is None:
+        return None
+    for prefix, event_model in EVENT_KEY_PREFIXES.items():
+        if issubclass(model, event_model):
+            return f"{prefix}-{pk}"
+    raise TypeError(f"not an event model: {model!r}")
 
 
 def event_from_key(key: str):

@@ -76,8 +76,10 @@ def recommendations_for(*, user) -> QuerySet[Recommendation]:
     """Every recommendation for the secretariat; adopted, non-archived ones for delegations and
     agencies; none for anyone else. Each with its assignments (and their organisations and
     sessions) and its policy domains prefetched."""
-    queryset = Recommendation.objects.select_related(
-        "dialogue", "council_session", "workshop", "document"
+    queryset = (
+        Recommendation.objects.select_related("dialogue", "document")
+        # The seed's source references and notes are not listed: leave them in the database.
+        .defer("source", "notes", "document__source", "document__notes", "dialogue__source")
     ).prefetch_related(
         Prefetch("assignments", queryset=_assignments_in_order()),
         "policy_domains",

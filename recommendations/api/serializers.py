@@ -15,10 +15,11 @@ from rest_framework import serializers
 
 from config.api import unknown_fields
 from idm.enums import DialogueStatus
-from idm.models import CouncilSession, Dialogue, PolicyDomain
-from idm.selectors import event_key
+from idm.models import CouncilSession, Dialogue, Meeting, PolicyDomain
+from idm.selectors import event_key, event_key_for
 from stakeholders.enums import OrganisationKind
 from stakeholders.models import Organisation
+from workshops.models import Workshop
 
 from ..enums import (
     AssignmentRole,
@@ -376,17 +377,15 @@ class RecommendationSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    # Keys are built from the foreign keys alone: no join, no extra row loaded.
     def get_council_session(self, recommendation) -> str | None:
-        session = recommendation.council_session
-        return event_key(session) if session is not None else None
+        return event_key_for(CouncilSession, recommendation.council_session_id)
 
     def get_meeting(self, recommendation) -> str | None:
-        meeting = recommendation.meeting
-        return event_key(meeting) if meeting is not None else None
+        return event_key_for(Meeting, recommendation.meeting_id)
 
     def get_workshop(self, recommendation) -> str | None:
-        workshop = recommendation.workshop
-        return event_key(workshop) if workshop is not None else None
+        return event_key_for(Workshop, recommendation.workshop_id)
 
     def get_document(self, recommendation) -> str | None:
         document = recommendation.document

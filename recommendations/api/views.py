@@ -212,9 +212,7 @@ class RecommendationViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
-        return recommendations_for(user=self.request.user).select_related(
-            "superseded_by", "parent", "meeting"
-        )
+        return recommendations_for(user=self.request.user).select_related("superseded_by", "parent")
 
     def get_etag(self, obj) -> str:
         return recommendation_etag(obj)
