@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format
@@ -39,8 +39,8 @@ from .models import (
     Room,
     Venue,
 )
-from .outputs import AGENDA_COLUMNS
-from .selectors import event_title
+from .outputs import AGENDA_COLUMNS, agenda_rows, rows_csv
+from .selectors import agenda_snapshot, event_title
 from .services import (
     AgendaError,
     PlannedItem,
@@ -681,7 +681,7 @@ class AgendaAdmin(IdmAdmin):
     autocomplete_fields = ["council_session", "meeting", "workshop", "document"]
     readonly_fields = ["state", "copied_from", "as_printed", "changes_since_published"]
     inlines = [AgendaItemInline, AgendaVersionInline]
-    actions = ["publish", "adopt", "close", "copy_to_next_year", "renumber"]
+    actions = ["publish", "adopt", "close", "copy_to_next_year", "renumber", "export_csv"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(item_count=Count("items"))
@@ -865,6 +865,20 @@ class AgendaAdmin(IdmAdmin):
             lambda agenda: agenda_renumber(agenda=agenda),
             lambda agenda, _items: gettext("%(agenda)s renumbered.") % {"agenda": agenda},
         )
+
+    @admin.action(description=_("Export the items of the selected agenda as they stand (CSV)"))
+    def export_csv(self, request, queryset):
+        """The working items (not a published version), in the columns the CSV import reads."""
+        if queryset.count() != 1:
+            self.message_user(
+                request, gettext("Select exactly one agenda to export."), level=messages.ERROR
+            )
+            return None
+        agenda = queryset.get()
+        body = rows_csv(agenda_rows(agenda_snapshot(agenda)), AGENDA_COLUMNS)
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="agenda-{agenda.pk}-working.csv"'
+        return response
 
     @admin.action(description=_("Copy to the next year's event"))
     def copy_to_next_year(self, request, queryset):

@@ -315,3 +315,21 @@ def test_publishing_an_unchanged_agenda_again_makes_no_version(admin_client, age
         f"{agenda} has not changed since version 1: nothing new to publish."
     )
     assert agenda.versions.count() == 1
+
+
+def test_export_action_downloads_the_working_items_as_csv(idm_data, admin_client):
+    import csv
+    import io
+
+    from idm.models import Agenda
+
+    agenda = Agenda.objects.get(council_session__number=90, council_session__body="council")
+    response = admin_client.post(
+        "/admin/idm/agenda/",
+        {"action": "export_csv", "_selected_action": [agenda.pk]},
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8"))))
+    assert len(rows) == 26  # the header and the 25 items
+    assert any("Opening Presentation" in cell for row in rows for cell in row)
