@@ -50,6 +50,16 @@ def today() -> dt.date:
     return timezone.localdate()
 
 
+def _mine(queryset, request, value: bool, field: str):
+    """``mine=true``: only what concerns the caller's organisation (nothing without one)."""
+    if not value:
+        return queryset
+    organisation_id = acting_organisation_id(request.user)
+    if organisation_id is None:
+        return queryset.none()
+    return queryset.filter(**{field: organisation_id})
+
+
 def organisation_q(value: str, prefix: str = "organisation__") -> Q:
     return Q(**{f"{prefix}acronym": value}) | Q(**{f"{prefix}dataset_id": value})
 
@@ -256,12 +266,7 @@ class AssignmentFilter(filters.FilterSet):
         fields: list[str] = []
 
     def filter_mine(self, queryset, name, value):
-        if not value:
-            return queryset
-        organisation_id = acting_organisation_id(self.request.user)
-        if organisation_id is None:
-            return queryset.none()
-        return queryset.filter(organisation_id=organisation_id)
+        return _mine(queryset, self.request, value, "organisation_id")
 
     def filter_policy_domain(self, queryset, name, value):
         return queryset.filter(in_policy_domain(value, OuterRef("recommendation_id")))
@@ -339,12 +344,7 @@ class FollowUpFilter(filters.FilterSet):
         fields: list[str] = []
 
     def filter_mine(self, queryset, name, value):
-        if not value:
-            return queryset
-        organisation_id = acting_organisation_id(self.request.user)
-        if organisation_id is None:
-            return queryset.none()
-        return queryset.filter(assignment__organisation_id=organisation_id)
+        return _mine(queryset, self.request, value, "assignment__organisation_id")
 
     def filter_organisation(self, queryset, name, value):
         return queryset.filter(organisation_q(value, "assignment__organisation__"))

@@ -77,6 +77,12 @@ def is_returned_report(user, report) -> bool:
     return report is None or report.state == ReportState.RETURNED
 
 
+@rules.predicate
+def is_open_report(user, report) -> bool:
+    """Awaiting review or correction: submitted or returned."""
+    return report is None or report.state in (ReportState.SUBMITTED, ReportState.RETURNED)
+
+
 can_see_public = is_representative & is_public_recommendation
 
 rules.add_perm("recommendations.view_recommendation", is_secretariat | can_see_public)
@@ -98,6 +104,12 @@ rules.add_perm(
 rules.add_perm(
     "recommendations.resubmit_followup",
     is_addressed_agency & is_returned_report & is_live_report & is_public_assignment,
+)
+# The reporting agency attaches evidence while its report awaits review or correction (the
+# service checks the states again on the locked row).
+rules.add_perm(
+    "recommendations.add_evidence",
+    is_addressed_agency & is_open_report & is_live_report & is_public_assignment,
 )
 rules.add_perm("recommendations.review_followup", is_secretariat)
 rules.add_perm("recommendations.manage_recommendation", is_secretariat)

@@ -10,7 +10,6 @@ message (a field error when it names a field). POSTs accept an ``Idempotency-Key
 
 from __future__ import annotations
 
-import rules
 from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -51,14 +50,11 @@ from config.api import (
 from idm.models import Dialogue, PolicyDomain
 from stakeholders.models import Organisation
 
-from ..enums import ReportState
 from ..filters import AssignmentFilter, FollowUpFilter, OrganisationFilter, RecommendationFilter
 from ..models import EVIDENCE_MAX_BYTES, Assignment, EvidenceFile, FollowUpReport, Recommendation
 from ..rules import (
     is_addressed_agency,
     is_agency,
-    is_live_report,
-    is_public_assignment,
 )
 from ..selectors import (
     assignment_effective_due_date,
@@ -370,16 +366,6 @@ EVIDENCE_MEDIA_TYPES = (
 )
 
 
-@rules.predicate
-def is_open_report(user, report) -> bool:
-    return report is None or report.state in (ReportState.SUBMITTED, ReportState.RETURNED)
-
-
-# Who may attach evidence to a report: the reporting agency, while the report awaits review or
-# correction (the service checks the states again on the locked row).
-may_add_evidence = is_addressed_agency & is_open_report & is_live_report & is_public_assignment
-
-
 CONTENT_DISPOSITION_HEADER = OpenApiParameter(
     "Content-Disposition",
     OpenApiTypes.STR,
@@ -497,7 +483,7 @@ class FollowUpViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
     rules_permissions = {
         "read": "recommendations.view_followup",
         "resubmit": "recommendations.resubmit_followup",
-        # Reading the report is needed (404 otherwise); ``may_add_evidence`` is checked next.
+        # Reading the report is needed (404 otherwise); add_evidence is checked next.
         "evidence": "recommendations.view_followup",
     }
 
@@ -589,7 +575,7 @@ class FollowUpViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
     def evidence(self, request, pk=None):
         # Who may act and the announced size are checked before the body is read.
         report = self.get_object()  # 401, 404
-        if not may_add_evidence(request.user, report):
+        if not request.user.has_perm("recommendations.add_evidence", report):
             raise exceptions.PermissionDenied(self.evidence_refusal(report))
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
