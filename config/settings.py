@@ -5,6 +5,7 @@ Every variable has a zero-setup default for development (SQLite and an embedded 
 stops with one line naming what is missing.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "import_export",
     "rest_framework_api_key",
     "django_celery_beat",
+    "django_celery_results",
     "stakeholders",
     "idm",
     "workshops",
@@ -151,6 +153,8 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IDM Secretariat <idm@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The secretariat's own list: copied on escalated reminders, sent each follow-up report.
+SECRETARIAT_EMAILS = env.list("SECRETARIAT_EMAILS", default=["idm-secretariat@localhost"])
 
 # Celery: an embedded broker (kombu's filesystem transport under var/) needs no server;
 # set CELERY_BROKER_URL to redis://… in production.
@@ -178,6 +182,21 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Results and the last runs of every task, in the database (django-celery-results), shown in
+# the admin next to the beat schedule.
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_RESULT_EXPIRES = dt.timedelta(days=30)
+CELERY_TASK_TRACK_STARTED = True
+# A web request never waits on a broker that is down: publishing gives up quickly, the failure
+# is logged (config/queue.py) and the state-based sweeps catch up on their next run.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 
 # Cache: the API's throttling counts (and nothing that must survive a restart). Memory of the
 # one process by default; set CACHE_URL=redis://redis:6379/1 in production so that every

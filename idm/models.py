@@ -239,6 +239,13 @@ class Document(SourcedModel):
     file = models.FileField(_("file"), upload_to="documents/%Y/", blank=True)
     url = models.URLField(_("URL"), max_length=500, blank=True)
     status = models.CharField(_("status"), max_length=255, blank=True)
+    due_date = models.DateField(
+        _("due to the secretariat"),
+        null=True,
+        blank=True,
+        help_text=_("Its authors are reminded before this day until the document is received."),
+    )
+    received_on = models.DateField(_("received on"), null=True, blank=True)
     issuing_organisations = models.ManyToManyField(
         Organisation, verbose_name=_("issued by"), blank=True, related_name="issued_documents"
     )

@@ -80,3 +80,31 @@ ImplementationStatus.concluded = frozenset(
 
 # Weight of an addressee in its recommendation's overall progress (``recommendation_rollup``).
 AssignmentRole.weights = {AssignmentRole.LEAD: 2, AssignmentRole.SUPPORTING: 1}
+
+
+class ReminderKind(models.TextChoices):
+    FOLLOWUP_DUE = "followup_due", _("Follow-up due")
+    EVENT = "event", _("Workshop or meeting coming up")
+    AGENDA_CHANGED = "agenda_changed", _("Published agenda changed")
+    ROUND_CLOSING = "round_closing", _("Proposal round closing")
+    DOCUMENT_DUE = "document_due", _("Document due")
+
+
+class ReminderState(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Not needed any more")
+
+
+class ReportKind(models.TextChoices):
+    MONTHLY = "monthly", _("Monthly")
+    SESSION = "session", _("Before a dialogue session")
+    ON_DEMAND = "on_demand", _("On demand")
+
+
+class ReportRunState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")

@@ -81,6 +81,23 @@ class Person(SourcedModel):
     )
     country = models.CharField(_("country"), max_length=100, blank=True)
     email = models.EmailField(_("email"), blank=True)
+    language = models.CharField(
+        _("preferred language"),
+        max_length=8,
+        choices=[("en", _("English")), ("fr", _("French")), ("es", _("Spanish"))],
+        default="en",
+        help_text=_("Reminders go out in this language where a translation exists."),
+    )
+    is_focal_point = models.BooleanField(
+        _("follow-up focal point"),
+        default=False,
+        help_text=_("Receives the follow-up reminders addressed to the organisation."),
+    )
+    is_head_of_office = models.BooleanField(
+        _("head of office"),
+        default=False,
+        help_text=_("Copied on escalated follow-up reminders of the organisation."),
+    )
     notes = models.TextField(_("notes"), blank=True)
     history = HistoricalRecords(m2m_fields=[other_organisations])
 

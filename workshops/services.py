@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from config.queue import enqueue_on_commit
 from idm.models import Meeting, PolicyDomain
 from stakeholders.models import Organisation
 
@@ -527,8 +528,7 @@ def proposal_decide(
 
     from .tasks import notify_proposal_decision_task  # the task module imports this one
 
-    proposal_id = proposal.pk
-    transaction.on_commit(lambda: notify_proposal_decision_task.delay(proposal_id=proposal_id))
+    enqueue_on_commit(notify_proposal_decision_task, proposal_id=proposal.pk)
     return proposal
 
 

@@ -14,7 +14,7 @@ from idm.sources import SourcedModel, TimeStampedModel
 from stakeholders.models import Organisation, Person
 from workshops.models import Workshop
 
-from .enums import (
+from ..enums import (
     AssignmentRole,
     ImplementationStatus,
     RecommendationKind,

@@ -1,0 +1,1 @@
+"""Admin of reminder rules and reminders (filled in with the reminder services)."""

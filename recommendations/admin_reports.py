@@ -1,0 +1,1 @@
+"""Admin of follow-up report runs (filled in with the reporting services)."""
