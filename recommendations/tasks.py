@@ -38,6 +38,20 @@ def send_reminder_task(self, *, reminder_id: int) -> str:
         raise self.retry(countdown=retry.countdown, exc=retry.error) from retry.error
 
 
+@shared_task(name="recommendations.notify_agenda_change")
+def notify_agenda_change_task(*, version_id: int) -> int:
+    """Tell an event's participants what changed in its newly published agenda version."""
+    from idm.models import AgendaVersion
+
+    from .event_reminders import agenda_change_notify
+
+    version = AgendaVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        logger.warning("agenda version %s is gone; no change to notify", version_id)
+        return 0
+    return agenda_change_notify(version=version)
+
+
 @shared_task(name="recommendations.schedule_reports")
 def schedule_reports_task() -> list[int]:
     """Create the month's report and the reports before upcoming sessions that are not made yet."""
