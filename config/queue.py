@@ -15,9 +15,12 @@ logger = logging.getLogger("idm.queue")
 
 def publish(task, **kwargs) -> bool:
     """Publish ``task`` now; False (and logged) when the broker cannot be reached."""
+    # OperationalError: kombu gave up after the retries of CELERY_TASK_PUBLISH_RETRY_POLICY (Redis
+    # refused or timed out, the embedded broker's folder not writable); OSError: a socket or file
+    # error raised before kombu could wrap it.
     try:
-        task.apply_async(kwargs=kwargs)
-    except (OperationalError, ConnectionError, TimeoutError) as error:
+        task.delay(**kwargs)
+    except (OperationalError, OSError) as error:
         logger.error(
             "could not queue %s(%s): %s; the next sweep catches up",
             task.name,

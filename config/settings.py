@@ -255,6 +255,8 @@ SPECTACULAR_SETTINGS = {
         "AnswerEnum": "recommendations.api.serializers.ANSWERS",
         "OrganisationKindEnum": "stakeholders.enums.OrganisationKind",
         "DialogueStatusEnum": "idm.enums.DialogueStatus",
+        "ReportKindEnum": "recommendations.enums.ReportKind",
+        "ReportRunStateEnum": "recommendations.enums.ReportRunState",
     },
 }
 

@@ -418,9 +418,26 @@ class MeetingAdmin(SourcedAdminMixin, IdmAdmin):
 
 @admin.register(Document)
 class DocumentAdmin(SourcedAdminMixin, IdmAdmin):
-    list_display = ["title", "symbol", "kind", "year", "date_text", "issued_by", "language"]
+    list_display = [
+        "title",
+        "symbol",
+        "kind",
+        "year",
+        "date_text",
+        "issued_by",
+        "language",
+        "due_date",
+        "received_on",
+    ]
     search_fields = ["symbol", "title", "authors_text", "publisher", "notes"]
-    list_filter = ["kind", "year", "language", SeedDocumentFilter]
+    list_filter = [
+        "kind",
+        "year",
+        "language",
+        ("due_date", admin.DateFieldListFilter),
+        ("received_on", admin.EmptyFieldListFilter),
+        SeedDocumentFilter,
+    ]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     autocomplete_fields = [
         "issuing_organisations",

@@ -573,6 +573,16 @@ def _freeze(agenda: Agenda, *, state: str, by, symbol: str = "") -> AgendaVersio
     )
 
 
+def _queue_agenda_change_notice(version: AgendaVersion) -> None:
+    """After commit, tell the event's people what changed since the previous published version
+    (``recommendations.event_reminders.agenda_change_notify``; the reminder sweep catches up
+    when the broker is down)."""
+    from config.queue import enqueue_on_commit
+    from recommendations.tasks import notify_agenda_change_task
+
+    enqueue_on_commit(notify_agenda_change_task, version_id=version.pk)
+
+
 def _set_state(agenda: Agenda, state: str, by) -> None:
     agenda.state = state
     if getattr(by, "pk", None):
@@ -611,7 +621,10 @@ def agenda_publish(*, agenda: Agenda, by, symbol: str = "") -> AgendaVersion:
         return latest
     if agenda.state != AgendaState.PROVISIONAL:
         _set_state(agenda, AgendaState.PROVISIONAL, by)
-    return _freeze(agenda, state=AgendaState.PROVISIONAL, by=by, symbol=symbol)
+    version = _freeze(agenda, state=AgendaState.PROVISIONAL, by=by, symbol=symbol)
+    if latest is not None and latest.snapshot != version.snapshot:
+        _queue_agenda_change_notice(version)
+    return version
 
 
 @transaction.atomic
@@ -626,7 +639,12 @@ def agenda_adopt(*, agenda: Agenda, by) -> AgendaVersion:
     _refuse_unpublishable(agenda)
     _set_state(agenda, AgendaState.ADOPTED, by)
     latest = _latest_version(agenda)
-    return _freeze(agenda, state=AgendaState.ADOPTED, by=by, symbol=latest.symbol if latest else "")
+    version = _freeze(
+        agenda, state=AgendaState.ADOPTED, by=by, symbol=latest.symbol if latest else ""
+    )
+    if latest is not None and latest.snapshot != version.snapshot:
+        _queue_agenda_change_notice(version)
+    return version
 
 
 @transaction.atomic

@@ -113,3 +113,7 @@ rules.add_perm(
 )
 rules.add_perm("recommendations.review_followup", is_secretariat)
 rules.add_perm("recommendations.manage_recommendation", is_secretariat)
+
+# Follow-up report runs (``reporting.py``): only the secretariat reads and requests them.
+rules.add_perm("recommendations.view_report_run", is_secretariat)
+rules.add_perm("recommendations.request_report_run", is_secretariat)

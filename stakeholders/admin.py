@@ -44,7 +44,17 @@ class OrganisationAdmin(SourcedAdminMixin, IdmAdmin):
 
 @admin.register(Person)
 class PersonAdmin(SourcedAdminMixin, IdmAdmin):
-    list_display = ["name", "honorific", "title", "organisation", "country", "email"]
+    list_display = [
+        "name",
+        "honorific",
+        "title",
+        "organisation",
+        "country",
+        "email",
+        "language",
+        "is_focal_point",
+        "is_head_of_office",
+    ]
     list_select_related = ["organisation"]
     search_fields = [
         "name",
@@ -54,11 +64,21 @@ class PersonAdmin(SourcedAdminMixin, IdmAdmin):
         "organisation__name",
         "organisation__acronym",
     ]
-    list_filter = ["organisation__kind", SeedDocumentFilter]
+    list_filter = [
+        "organisation__kind",
+        "language",
+        "is_focal_point",
+        "is_head_of_office",
+        SeedDocumentFilter,
+    ]
     autocomplete_fields = ["organisation", "other_organisations"]
     fieldsets = [
         (None, {"fields": ["honorific", "name", "title", "email", "country"]}),
         (_("Affiliation"), {"fields": ["organisation", "other_organisations"]}),
+        (
+            _("Reminders"),
+            {"fields": ["language", "is_focal_point", "is_head_of_office"]},
+        ),
         (None, {"fields": ["notes"]}),
     ]
 

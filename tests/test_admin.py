@@ -23,8 +23,16 @@ from simple_history.models import HistoricalChanges
 
 from idm.admin import agenda_as_printed
 from idm.models import Agenda, AgendaItem, Meeting
-from recommendations.enums import ImplementationStatus
-from recommendations.models import Assignment, EvidenceFile, FollowUpReport, Recommendation
+from recommendations.enums import ImplementationStatus, ReminderKind, ReportKind
+from recommendations.models import (
+    Assignment,
+    EvidenceFile,
+    FollowUpReport,
+    Recommendation,
+    Reminder,
+    ReminderItem,
+    ReportRun,
+)
 from stakeholders.enums import ActingRole, OrganisationKind
 from stakeholders.models import (
     IdempotencyRecord,
@@ -86,6 +94,22 @@ def _add_rows_the_dataset_lacks() -> None:
         size=23,
         content_type="text/plain",
     )
+    digest = Reminder.objects.create(
+        kind=ReminderKind.FOLLOWUP_DUE,
+        recipient_key=f"organisation:{organisation.pk}",
+        occurrence="2006-07-01",
+        due_on=dt.date(2006, 7, 1),
+        organisation=organisation,
+        to_emails=["focal.point@example.org"],
+        subject="Follow-up due",
+    )
+    ReminderItem.objects.create(
+        reminder=digest,
+        assignment=report.assignment,
+        due_date=dt.date(2006, 7, 1),
+        occurrence="due",
+    )
+    ReportRun.objects.create(kind=ReportKind.ON_DEMAND)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -137,6 +161,8 @@ def test_change_page_of_first_row_opens(admin_client, model, model_admin):
     assert admin_client.get(_url(model, "history", obj.pk)).status_code == 200
     if isinstance(model_admin, SimpleHistoryAdmin):
         record = obj.history.order_by("history_id").first()
+        if record is None:  # made by a data migration (the default reminder rules): no history
+            return
         history_record_url = _url(model, "simple_history", obj.pk, record.history_id)
         assert admin_client.get(history_record_url).status_code == 200
 

@@ -1,5 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
+from .reports import ReportRunViewSet
 from .views import (
     AssignmentViewSet,
     DialogueViewSet,
@@ -18,5 +19,6 @@ router.register("evidence", EvidenceViewSet, basename="evidence")
 router.register("organisations", OrganisationViewSet, basename="organisation")
 router.register("policy-domains", PolicyDomainViewSet, basename="policy-domain")
 router.register("dialogues", DialogueViewSet, basename="dialogue")
+router.register("reports", ReportRunViewSet, basename="report")
 
 urlpatterns = router.urls
