@@ -5,6 +5,7 @@
 #   bash benchmarks/run.sh                      # full size: 100,000 recommendations
 #   bash benchmarks/run.sh --recommendations 10000   # arguments go to generate_bulk_data
 #   BENCH_ARGS="--profile --show-queries" bash benchmarks/run.sh   # arguments of api_bench.py
+#   BENCH_SCRIPT=report_bench.py bash benchmarks/run.sh  # another script of benchmarks/
 #
 # Runs as root or not (the server runs as the postgres user, as in .ci/run).
 set -euo pipefail
@@ -34,6 +35,12 @@ if [[ "$(id -u)" -eq 0 ]]; then
     as_postgres() { runuser -u postgres -- "$@"; }
 else
     as_postgres() { "$@"; }
+fi
+
+BENCH_SCRIPT="${BENCH_SCRIPT:-api_bench.py}"
+if [[ ! "$BENCH_SCRIPT" =~ ^[A-Za-z0-9_]+\.py$ || ! -f "benchmarks/$BENCH_SCRIPT" ]]; then
+    echo "BENCH_SCRIPT: no such script in benchmarks/: $BENCH_SCRIPT" >&2
+    exit 1
 fi
 
 PG_DIR="$(mktemp -d /tmp/idm-bench-postgres.XXXXXX)"
@@ -75,7 +82,7 @@ uv run manage.py shell -c "from django.db import connection; connection.cursor()
     >/dev/null
 BENCH_API_KEY="$(uv run manage.py create_api_key --organisation BLK01 --name "API benchmark" | tail -n 1)"
 export BENCH_API_KEY
-echo "== benchmarks/api_bench.py"
+echo "== benchmarks/$BENCH_SCRIPT"
 # BENCH_ARGS, e.g. "--profile --show-queries", go to the benchmark.
 # shellcheck disable=SC2086
-uv run python benchmarks/api_bench.py ${BENCH_ARGS:-}
+uv run python "benchmarks/$BENCH_SCRIPT" ${BENCH_ARGS:-}
