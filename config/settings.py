@@ -149,7 +149,7 @@ STORAGES = {
 }
 
 # Email: files under var/mail/ by default, so that nothing leaves a development machine.
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail://{VAR_DIR / 'mail'}")
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail:///{VAR_DIR / 'mail'}")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IDM Secretariat <idm@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

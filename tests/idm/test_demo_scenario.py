@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.utils import timezone
@@ -26,9 +27,10 @@ TODAY = dt.date(2026, 11, 23)
 @pytest.fixture
 def scenario(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    demo_setup()
+    with time_machine.travel(_noon(TODAY)):
+        demo_setup()  # makes the scenario as of today
     officer = get_user_model().objects.get(username="secretariat")
-    return demo_scenario_ensure(today=TODAY, by=officer), officer
+    return officer
 
 
 def _sweep_and_send(now) -> list[Reminder]:
@@ -76,7 +78,7 @@ def test_the_upcoming_workshop_reminds_its_participants_with_a_calendar(scenario
 def test_a_changed_published_agenda_notifies_the_participants(
     scenario, monkeypatch, django_capture_on_commit_callbacks
 ):
-    _, officer = scenario
+    officer = scenario
     workshop = Workshop.objects.get(dataset_id=UPCOMING_WORKSHOP_ID)
     slot = AgendaSlot.objects.filter(item__agenda=workshop.agenda).order_by("day", "start_time")[1]
     slot.start_time, slot.end_time = dt.time(11), dt.time(13)
@@ -96,8 +98,8 @@ def test_a_changed_published_agenda_notifies_the_participants(
 
 
 def test_the_scenario_is_made_once_and_keeps_the_secretariats_changes(scenario):
-    first, officer = scenario
-    assert first.contacts > 0 and first.due_dates > 0
+    officer = scenario
+    assert Person.objects.filter(is_focal_point=True).count() > 20
     ilo_focal = Person.objects.get(organisation__acronym="ILO", is_focal_point=True)
     ilo_focal.email = "changed.by.secretariat@ilo.example.org"
     ilo_focal.save()

@@ -7,13 +7,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.queue import publish
 from idm.dataset import DatasetError, dataset_load
+from idm.demo_data import demo_scenario_ensure
 from stakeholders.enums import ActingRole
 from stakeholders.models import Organisation
 from stakeholders.services import representative_login_ensure
@@ -59,6 +64,22 @@ def demo_setup(*, stdout=None) -> list[tuple[str, str, str, bool]]:
             last_name=last,
         )
         logins.append((username, password, f"{role.label} — {organisation}", ensured.created))
+    officer = get_user_model().objects.get(username=DEMO_LOGINS[0][0])
+    scenario = demo_scenario_ensure(today=timezone.localdate(), by=officer)
+    if stdout is not None and (scenario.addresses or scenario.contacts or scenario.due_dates):
+        stdout.write(
+            _(
+                "Demo scenario: %(addresses)s addresses, %(contacts)s focal points and heads of "
+                "office, %(due)s follow-up due dates around today, and the upcoming workshop "
+                "“%(workshop)s” with a published agenda."
+            )
+            % {
+                "addresses": scenario.addresses,
+                "contacts": scenario.contacts,
+                "due": scenario.due_dates,
+                "workshop": scenario.workshop,
+            }
+        )
     return logins
 
 
@@ -70,6 +91,34 @@ def _port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _broker_description() -> str:
+    """The broker in words, without a password that a broker URL may hold."""
+    broker_url = settings.CELERY_BROKER_URL
+    if broker_url.startswith("filesystem://"):
+        return _("the embedded broker (files under %(folder)s)") % {"folder": settings.BROKER_DIR}
+    parts = urlsplit(broker_url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+
+
+def _mail_description() -> str:
+    """Where the emails of reminders, reports and decisions go, in one line."""
+    backend = settings.EMAIL_BACKEND
+    if backend == "django.core.mail.backends.filebased.EmailBackend":
+        # Relative to the folder the worker runs in (the project's), as Django resolves it.
+        folder = (BASE_DIR / settings.EMAIL_FILE_PATH).resolve()
+        return _("Emails are not sent: each one is written as a file in %(folder)s.") % {
+            "folder": folder
+        }
+    if backend == "django.core.mail.backends.console.EmailBackend":
+        return _("Emails are not sent: they are printed here, in the worker's output.")
+    if backend == "django.core.mail.backends.smtp.EmailBackend":
+        return _("Emails are sent through %(host)s:%(port)s (EMAIL_URL).") % {
+            "host": settings.EMAIL_HOST,
+            "port": settings.EMAIL_PORT,
+        }
+    return _("Emails go to %(backend)s (EMAIL_URL).") % {"backend": backend}
 
 
 class Command(BaseCommand):
@@ -114,15 +163,23 @@ class Command(BaseCommand):
             self.style.SUCCESS(_("Serving %(url)s (admin: %(url)sadmin/)") % {"url": url})
         )
         self.stdout.write(
-            _("A Celery worker with beat runs on %(broker)s. Ctrl-C stops everything.")
-            % {"broker": settings.CELERY_BROKER_URL}
+            _(
+                "A Celery worker runs the tasks queued on %(broker)s, with beat running the "
+                "schedule kept in the database (%(url)sadmin/django_celery_beat/periodictask/)."
+            )
+            % {"broker": _broker_description(), "url": url}
         )
+        self.stdout.write(_mail_description())
+        self.stdout.write(_("Ctrl-C stops everything."))
         self._serve(host, port)
 
     def _serve(self, host: str, port: int) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         commands = [
             [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+            # One process for the demo: a worker that also runs beat. Beat's scheduler is
+            # django-celery-beat's DatabaseScheduler (the schedule is edited in the admin; no
+            # schedule file); the worker consumes the broker of the settings.
             [
                 sys.executable,
                 "-m",
@@ -131,13 +188,19 @@ class Command(BaseCommand):
                 "config",
                 "worker",
                 "--beat",
+                "--scheduler",
+                settings.CELERY_BEAT_SCHEDULER,
                 "--loglevel=INFO",
                 "--concurrency=2",
-                "--schedule",
-                str(Path(settings.VAR_DIR) / "celerybeat-schedule"),
             ],
         ]
         processes = [subprocess.Popen(command, cwd=BASE_DIR, env=env) for command in commands]  # noqa: S603
+        # Beat runs the sweep every 15 minutes and the reports each morning: run both once now,
+        # so that the day's reminders and the month's report are there within a minute.
+        from recommendations.tasks import schedule_reports_task, sweep_reminders_task
+
+        publish(sweep_reminders_task)
+        publish(schedule_reports_task)
         stopping = False
 
         def stop(*_args):
@@ -158,9 +221,11 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # SIGTERM, not SIGINT: a process started from a background job ignores SIGINT.
+            # Celery takes SIGTERM as a warm shutdown: the running tasks finish first.
             for process in processes:
                 if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
+                    process.terminate()
             deadline = time.monotonic() + 15
             for process in processes:
                 try:
