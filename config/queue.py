@@ -16,7 +16,7 @@ logger = logging.getLogger("idm.queue")
 def publish(task, **kwargs) -> bool:
     """Publish ``task`` now; False (and logged) when the broker cannot be reached."""
     try:
-        task.apply_async(kwargs=kwargs)
+        task.delay(**kwargs)
     except (OperationalError, ConnectionError, TimeoutError) as error:
         logger.error(
             "could not queue %s(%s): %s; the next sweep catches up",
