@@ -6,6 +6,7 @@ from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BasicAuthentication
 
@@ -73,3 +74,13 @@ class LockoutBasicAuthentication(BasicAuthentication):
                     detail=_lockout_message(), wait=settings.AXES_COOLOFF_TIME.total_seconds()
                 ) from None
             raise
+
+
+class LockoutBasicAuthenticationScheme(OpenApiAuthenticationExtension):
+    """In the OpenAPI schema, the locked-out-aware basic auth is plain HTTP basic auth."""
+
+    target_class = "config.security.LockoutBasicAuthentication"
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "basic"}

@@ -213,7 +213,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api.ApiAutoSchema",
     # Machine clients send "Authorization: Api-Key <key>" (first, so that a request without
     # credentials gets 401 with "WWW-Authenticate: Api-Key"); browsers use the session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
