@@ -37,6 +37,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers, status
@@ -223,6 +224,33 @@ ERROR_RESPONSES = {
 
 def errors(*codes: int) -> dict:
     return {code: ERROR_RESPONSES[str(code)] for code in codes}
+
+
+LIST_ERROR_RESPONSES = {
+    "400": error_response(_("A query parameter is invalid (code invalid, errors per parameter).")),
+    "404": error_response(_("No such page: page is not a positive number or is past the last.")),
+}
+
+
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular's schema, with the error answers any operation can give documented.
+
+    401 (any endpoint refuses invalid credentials, even one that needs none) and 429 for every
+    operation; 404 for one with an object in its path; 400 (a bad filter) and 404 (a bad page)
+    for a list. A view's own declaration of a code takes precedence.
+    """
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        extra = {"401": ERROR_RESPONSES["401"], "429": ERROR_RESPONSES["429"]}
+        if "{" in self.path:
+            extra["404"] = ERROR_RESPONSES["404"]
+        if self._is_list_view():
+            extra.update(LIST_ERROR_RESPONSES)
+        for code, response in extra.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(response, code, direction=direction)
+        return responses
 
 
 # --- Permissions ---------------------------------------------------------------------------------

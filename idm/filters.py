@@ -66,6 +66,7 @@ class EventFilter(django_filters.FilterSet):
     year = YearFilter(
         method="filter_year",
         min_value=1,
+        max_value=9999,
         label=_("Year of the first day, or of the dialogue when the dates are not known."),
     )
     kind = django_filters.ChoiceFilter(

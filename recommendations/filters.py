@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -78,6 +79,16 @@ def overdue_q(prefix: str = "") -> Q:
     )
 
 
+# The largest id the database stores: a larger number in a filter is a 400, not a 500.
+MAX_ID = 2**63 - 1
+
+
+class IntegerFilter(filters.NumberFilter):
+    """A whole number, within the bounds given (out of them: a 400 with the field's error)."""
+
+    field_class = forms.IntegerField
+
+
 class OrderingFilter(filters.OrderingFilter):
     """django-filter's ordering, with the primary key last so that pages never overlap."""
 
@@ -107,7 +118,9 @@ class RecommendationFilter(filters.FilterSet):
     )
     policy_domain = filters.CharFilter(method="filter_policy_domain", help_text=POLICY_DOMAIN_HELP)
     organisation = filters.CharFilter(method="filter_by_assignment", help_text=ORGANISATION_HELP)
-    dialogue = filters.NumberFilter(field_name="dialogue__year", help_text=DIALOGUE_HELP)
+    dialogue = IntegerFilter(
+        field_name="dialogue__year", min_value=1, max_value=9999, help_text=DIALOGUE_HELP
+    )
     workshop = filters.CharFilter(method="filter_workshop", help_text=WORKSHOP_HELP)
     overdue = filters.BooleanFilter(method="filter_by_assignment", help_text=OVERDUE_HELP)
     due_before = filters.DateFilter(
@@ -220,8 +233,11 @@ class AssignmentFilter(filters.FilterSet):
     )
     policy_domain = filters.CharFilter(method="filter_policy_domain", help_text=POLICY_DOMAIN_HELP)
     organisation = filters.CharFilter(method="filter_organisation", help_text=ORGANISATION_HELP)
-    dialogue = filters.NumberFilter(
-        field_name="recommendation__dialogue__year", help_text=DIALOGUE_HELP
+    dialogue = IntegerFilter(
+        field_name="recommendation__dialogue__year",
+        min_value=1,
+        max_value=9999,
+        help_text=DIALOGUE_HELP,
     )
     workshop = filters.CharFilter(method="filter_workshop", help_text=WORKSHOP_HELP)
     overdue = filters.BooleanFilter(
@@ -306,8 +322,11 @@ class FollowUpFilter(filters.FilterSet):
     status = filters.ChoiceFilter(
         choices=ImplementationStatus.choices, help_text=_("Reporting this implementation status.")
     )
-    assignment = filters.NumberFilter(
-        field_name="assignment_id", help_text=_("On this assignment (its id).")
+    assignment = IntegerFilter(
+        field_name="assignment_id",
+        min_value=1,
+        max_value=MAX_ID,
+        help_text=_("On this assignment (its id)."),
     )
     recommendation = filters.CharFilter(
         field_name="assignment__recommendation__reference",

@@ -113,6 +113,20 @@ def test_production_with_secret_key_and_allowed_hosts_passes_the_checks():
     assert "no issues" in result.stdout
 
 
+def test_production_settings_pass_the_deployment_checks_without_a_warning():
+    env = _environment(
+        DEBUG="false",
+        SECRET_KEY=PRODUCTION_SECRET_KEY,
+        ALLOWED_HOSTS="idm.example.org",
+        DJANGO_ALLOW_ASYNC_UNSAFE=None,  # set by the browser tests for their own process only
+    )
+
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues (0 silenced)" in result.stdout
+
+
 PRINT_SETTINGS = """
 import json
 import django

@@ -11,6 +11,9 @@ from stakeholders.rules import delegation_of
 from .enums import ProposalKind, ProposalState
 from .models import ProposalRound, ThemeProposal
 
+# The largest id the database stores: a larger number in a filter is a 400, not a 500.
+MAX_ID = 2**63 - 1
+
 
 class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
@@ -18,7 +21,10 @@ class IntegerFilter(django_filters.NumberFilter):
 
 class ThemeProposalFilter(django_filters.FilterSet):
     round = IntegerFilter(
-        field_name="round_id", min_value=1, label=_("Id of a proposal round: only its proposals.")
+        field_name="round_id",
+        min_value=1,
+        max_value=MAX_ID,
+        label=_("Id of a proposal round: only its proposals."),
     )
     state = django_filters.ChoiceFilter(
         choices=ProposalState.choices, label=_("Only proposals in this state.")
@@ -28,7 +34,10 @@ class ThemeProposalFilter(django_filters.FilterSet):
         label=_("Only dialogue themes, workshop topics, or topics for other forums."),
     )
     target_year = IntegerFilter(
-        field_name="target_year", min_value=1, label=_("Only proposals for this year.")
+        field_name="target_year",
+        min_value=1,
+        max_value=9999,
+        label=_("Only proposals for this year."),
     )
     mine = django_filters.BooleanFilter(
         method="filter_mine",
@@ -56,7 +65,10 @@ class ThemeProposalFilter(django_filters.FilterSet):
 
 class ProposalRoundFilter(django_filters.FilterSet):
     target_year = IntegerFilter(
-        field_name="target_year", min_value=1, label=_("Only the rounds for this year.")
+        field_name="target_year",
+        min_value=1,
+        max_value=9999,
+        label=_("Only the rounds for this year."),
     )
     kind = django_filters.ChoiceFilter(
         choices=ProposalKind.choices, label=_("Only rounds for dialogue themes or workshop topics.")

@@ -205,7 +205,7 @@ class AssignmentInRecommendationSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    @extend_schema_field(OpenApiTypes.DATE)
+    @extend_schema_field(serializers.DateField(allow_null=True))
     def get_effective_due_date(self, assignment):
         due = _effective_due(assignment)
         return due.isoformat() if due is not None else None

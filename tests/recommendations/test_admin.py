@@ -513,7 +513,7 @@ def test_changelist_queries_do_not_grow_with_rows(officer, model):
     _rows(20)
 
     assert _queries(officer, path) <= one
-    assert _queries(officer, path) <= 12
+    assert _queries(officer, path) <= 13  # one of them: does the account have an authenticator?
 
 
 def test_assignments_are_added_through_their_recommendation(officer):
