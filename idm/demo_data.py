@@ -19,8 +19,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.text import slugify
 
-from recommendations.models import Assignment
-from recommendations.services import assignments_set_due
+from recommendations.enums import ImplementationStatus
+from recommendations.models import Assignment, FollowUpReport
+from recommendations.services import assignments_set_due, followup_accept, followup_submit
 from stakeholders.models import Organisation, Person, Representative
 from workshops.enums import RegistrationRole, WorkshopKind, WorkshopStatus
 from workshops.models import Registration, Workshop
@@ -35,11 +36,23 @@ UPCOMING_WORKSHOP_ID = "demo-upcoming-workshop"
 DUE_OFFSETS = [-8, 7, -22, 30, -15, 0, 45, 60, 90]
 
 
+# Accepted follow-up reports, handed out in turn to every third addressed assignment: progress
+# reported by the agencies, so that the follow-up report has more than "not started" to show.
+REPORTED = [
+    (ImplementationStatus.IN_PROGRESS, 40, "Partners consulted; a plan is agreed."),
+    (ImplementationStatus.IN_PROGRESS, 70, "Pilot under way in two countries; evaluation planned."),
+    (ImplementationStatus.IMPLEMENTED, 100, "Carried out; the final report is attached."),
+    (ImplementationStatus.PARTIALLY_IMPLEMENTED, 60, "Carried out in part; funding ran short."),
+    (ImplementationStatus.IN_PROGRESS, 20, "Work started; a focal point has been named."),
+]
+
+
 @dataclass
 class DemoScenario:
     addresses: int = 0
     contacts: int = 0
     due_dates: int = 0
+    reports: int = 0
     workshop: Workshop | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -97,6 +110,31 @@ def _due_dates_ensure(scenario: DemoScenario, *, today: dt.date, by) -> None:
     for offset, group in sorted(by_offset.items()):
         assignments_set_due(assignments=group, by=by, due_date=today + dt.timedelta(days=offset))
         scenario.due_dates += len(group)
+
+
+def _followups_ensure(scenario: DemoScenario, *, today: dt.date, by) -> None:
+    if FollowUpReport.objects.exists():
+        return  # agencies have reported already: the demo adds nothing
+    agency_login = Representative.objects.filter(user__username="agency").first()
+    assignments = list(Assignment.objects.select_related("organisation").order_by("pk"))[::3]
+    for index, assignment in enumerate(assignments):
+        status, progress, narrative = REPORTED[index % len(REPORTED)]
+        reporter = (
+            agency_login.user
+            if agency_login and agency_login.organisation_id == assignment.organisation_id
+            else None
+        )
+        report = followup_submit(
+            assignment=assignment,
+            by=reporter,
+            period_start=today - dt.timedelta(days=120),
+            period_end=today - dt.timedelta(days=30),
+            status=status,
+            progress=progress,
+            narrative=narrative,
+        )
+        followup_accept(report=report, by=by, comment="Thank you: accepted.")
+        scenario.reports += 1
 
 
 def _upcoming_workshop_ensure(scenario: DemoScenario, *, today: dt.date, by) -> None:
@@ -168,5 +206,6 @@ def demo_scenario_ensure(*, today: dt.date, by) -> DemoScenario:
     _addresses_ensure(scenario)
     _contacts_ensure(scenario)
     _due_dates_ensure(scenario, today=today, by=by)
+    _followups_ensure(scenario, today=today, by=by)
     _upcoming_workshop_ensure(scenario, today=today, by=by)
     return scenario

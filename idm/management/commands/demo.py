@@ -70,13 +70,15 @@ def demo_setup(*, stdout=None) -> list[tuple[str, str, str, bool]]:
         stdout.write(
             _(
                 "Demo scenario: %(addresses)s addresses, %(contacts)s focal points and heads of "
-                "office, %(due)s follow-up due dates around today, and the upcoming workshop "
+                "office, %(due)s follow-up due dates around today, %(reports)s accepted follow-up "
+                "reports, and the upcoming workshop "
                 "“%(workshop)s” with a published agenda."
             )
             % {
                 "addresses": scenario.addresses,
                 "contacts": scenario.contacts,
                 "due": scenario.due_dates,
+                "reports": scenario.reports,
                 "workshop": scenario.workshop,
             }
         )
