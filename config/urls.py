@@ -18,7 +18,13 @@ api_v1 = [
     path("", include("workshops.api.urls")),
     path("", include("recommendations.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The documentation page is read only: GET and HEAD (an OPTIONS would ask the page's HTML
+    # renderer for a template it has not got).
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", http_method_names=["get", "head"]),
+        name="docs",
+    ),
 ]
 
 urlpatterns = [

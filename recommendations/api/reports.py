@@ -161,11 +161,11 @@ class ReportRunSerializer(serializers.ModelSerializer):
             "emailed_at",
         ]
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_dialogue(self, run) -> int | None:
         return run.dialogue.year if run.dialogue_id else None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_council_session(self, run) -> str | None:
         return event_key_for(CouncilSession, run.council_session_id)
 
