@@ -4,19 +4,27 @@ from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions
+from rest_framework.routers import DefaultRouter
 
 from config.api import ServerError, error_json, is_api_request
 from config.health import healthz
 from idm import views as idm_views
+from idm.api import urls as idm_api
+from recommendations.api import urls as recommendations_api
+from workshops.api import urls as workshops_api
 
 admin.site.site_header = _("IDM Secretariat")
 admin.site.site_title = _("IDM Secretariat")
 admin.site.index_title = _("International Dialogue on Migration: administration")
 
+# One router for the API, so that its root (GET /api/v1/) lists every app's endpoints; each app
+# keeps its own registrations in <app>/api/urls.py.
+api_router = DefaultRouter()
+for app_router in (idm_api.router, workshops_api.router, recommendations_api.router):
+    api_router.registry.extend(app_router.registry)
+
 api_v1 = [
-    path("", include("idm.api.urls")),
-    path("", include("workshops.api.urls")),
-    path("", include("recommendations.api.urls")),
+    path("", include(api_router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The documentation page is read only: GET and HEAD (an OPTIONS would ask the page's HTML
     # renderer for a template it has not got).

@@ -176,3 +176,19 @@ def test_api_modules_import_first_in_a_fresh_process():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "imported"
+
+
+@pytest.mark.django_db
+def test_the_api_root_lists_the_endpoints_of_every_app(client):
+    response = client.get("/api/v1/", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200
+    assert {
+        "meetings",
+        "theme-proposals",
+        "proposal-rounds",
+        "recommendations",
+        "assignments",
+        "follow-ups",
+        "reports",
+    } <= set(response.json())
