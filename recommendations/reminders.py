@@ -792,7 +792,7 @@ def _digest_store(
         if reminder is None:
             reminder = Reminder(
                 **lookup,
-                due_on=min(line.due_date for line in lines),
+                due_on=today,  # the day it goes out, as for every kind
                 organisation=organisation,
                 language=addresses.language,
                 to_emails=addresses.to,
@@ -827,7 +827,6 @@ def _digest_store(
             reminder.delete()
             return None, 0, False
         reminder.escalated = any(escalated for _, escalated in items)
-        reminder.due_on = min(due for due, _ in items)
         reminder.language = addresses.language
         reminder.to_emails = addresses.to
         reminder.cc_emails = _digest_cc(addresses, reminder.escalated)
@@ -872,7 +871,7 @@ def _followup_sweep(
                     kind=ReminderKind.FOLLOWUP_DUE,
                     recipient_key=f"organisation:{organisation_id}",
                     occurrence=today.isoformat(),
-                    due_on=min(line.due_date for line in lines),
+                    due_on=today,
                     to=found.to,
                     cc=_digest_cc(found, escalated),
                     template=FOLLOWUP_TEMPLATE,

@@ -92,7 +92,9 @@ class Reminder(TimeStampedModel):
         max_length=120,
         help_text=_("Which reminder this is, e.g. workshop-5:before-14 or the digest's day."),
     )
-    due_on = models.DateField(_("due on"), db_index=True)
+    due_on = models.DateField(
+        _("due on"), db_index=True, help_text=_("The day the reminder is due to go out.")
+    )
     organisation = models.ForeignKey(
         Organisation,
         verbose_name=_("organisation"),
