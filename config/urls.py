@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import exceptions
 from rest_framework.routers import DefaultRouter
 
@@ -30,7 +30,7 @@ api_v1 = [
     # renderer for a template it has not got).
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="api:schema", http_method_names=["get", "head"]),
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema", http_method_names=["get", "head"]),
         name="docs",
     ),
 ]
