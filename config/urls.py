@@ -30,7 +30,9 @@ api_v1 = [
     # renderer for a template it has not got).
     path(
         "docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="api:schema", http_method_names=["get", "head"]),
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api:schema", http_method_names=["get", "head"]
+        ),
         name="docs",
     ),
 ]
