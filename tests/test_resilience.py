@@ -84,7 +84,7 @@ def test_an_unreachable_database_answers_503_with_retry_after_in_the_api(client,
 def test_an_unreachable_database_answers_503_on_a_page(client, monkeypatch):
     user = UserFactory()
     client.force_login(user)
-    monkeypatch.setattr("django.template.response.SimpleTemplateResponse.render", _database_down)
+    monkeypatch.setattr("idm.views.dialogues_with_events", _database_down)
 
     response = client.get("/")
 
