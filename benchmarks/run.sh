@@ -12,21 +12,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# shellcheck source=scripts/postgres.sh
+source scripts/postgres.sh
 find_pg_bin() {
-    local dir candidates=()
-    if command -v initdb >/dev/null 2>&1; then
-        candidates+=("$(dirname "$(readlink -f "$(command -v initdb)")")")
-    fi
-    while IFS= read -r dir; do
-        candidates+=("$dir")
-    done < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r)
-    for dir in "${candidates[@]}"; do
-        if [[ -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/createdb" ]]; then
-            echo "$dir"
-            return 0
-        fi
-    done
-    return 1
+    pg_bin_with initdb pg_ctl createdb
 }
 PG_BIN="$(find_pg_bin)" || { echo "PostgreSQL (initdb, pg_ctl) not found: install postgresql" >&2; exit 1; }
 

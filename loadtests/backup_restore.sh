@@ -30,21 +30,10 @@ die() {
     exit 1
 }
 
+# shellcheck source=scripts/postgres.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/postgres.sh"
 find_pg_bin() {
-    local dir candidates=()
-    if command -v pg_dump >/dev/null 2>&1; then
-        candidates+=("$(dirname "$(readlink -f "$(command -v pg_dump)")")")
-    fi
-    while IFS= read -r dir; do
-        candidates+=("$dir")
-    done < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r)
-    for dir in "${candidates[@]}"; do
-        if [[ -x "$dir/pg_dump" && -x "$dir/pg_restore" && -x "$dir/psql" ]]; then
-            echo "$dir"
-            return 0
-        fi
-    done
-    return 1
+    pg_bin_with pg_dump pg_restore psql
 }
 
 [[ $# -eq 2 ]] || die "usage: $0 backup|restore <folder>"

@@ -42,21 +42,10 @@ lt_free_port() {
 }
 
 # As .ci/run: the folder holding initdb, pg_ctl and createdb.
+# shellcheck source=scripts/postgres.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/postgres.sh"
 lt_find_pg_bin() {
-    local dir candidates=()
-    if command -v initdb >/dev/null 2>&1; then
-        candidates+=("$(dirname "$(readlink -f "$(command -v initdb)")")")
-    fi
-    while IFS= read -r dir; do
-        candidates+=("$dir")
-    done < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r)
-    for dir in "${candidates[@]}"; do
-        if [[ -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/pg_dump" ]]; then
-            echo "$dir"
-            return 0
-        fi
-    done
-    return 1
+    pg_bin_with initdb pg_ctl pg_dump
 }
 
 if [[ "$(id -u)" -eq 0 ]]; then
