@@ -44,3 +44,32 @@ class DatabaseUnavailableMiddleware:
             )
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class NullCharacterRefused(exceptions.ParseError):
+    default_detail = "A parameter holds a NUL character (%00), which no field accepts."
+    default_code = "invalid"
+
+
+class NullCharacterMiddleware:
+    """A query parameter with a NUL character is refused with a 400 before any view runs (no
+    text column can hold one; PostgreSQL would fail the query)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            from .api import error_json, is_api_request
+
+            if is_api_request(request):
+                return error_json(NullCharacterRefused())
+            return HttpResponse(
+                NullCharacterRefused.default_detail,
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)

@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     # A database that cannot be reached (PostgreSQL restarting) answers 503 + Retry-After.
     "config.middleware.DatabaseUnavailableMiddleware",
+    # A NUL character in a query parameter is a 400, not a database error.
+    "config.middleware.NullCharacterMiddleware",
     # Last, as django-axes asks: turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
 ]

@@ -83,6 +83,27 @@ def overdue_q(prefix: str = "") -> Q:
 MAX_ID = 2**63 - 1
 
 
+class _SafeIsoDateTimeField(filters.IsoDateTimeFilter.field_class):
+    """An ISO 8601 moment the database can store: offset within ±16 hours, year 1 to 9999."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        offset = moment.utcoffset()
+        if offset is not None and abs(offset) >= dt.timedelta(hours=16):
+            raise forms.ValidationError(_("The time zone offset must be within ±16 hours."))
+        try:
+            moment.astimezone(dt.UTC)
+        except OverflowError as error:
+            raise forms.ValidationError(_("Give a moment between the years 1 and 9999.")) from error
+        return moment
+
+
+class SafeIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = _SafeIsoDateTimeField
+
+
 class IntegerFilter(filters.NumberFilter):
     """A whole number, within the bounds given (out of them: a 400 with the field's error)."""
 
@@ -131,7 +152,7 @@ class RecommendationFilter(filters.FilterSet):
         method="filter_by_assignment",
         help_text=_("With an addressee due on or after this day (YYYY-MM-DD)."),
     )
-    updated_since = filters.IsoDateTimeFilter(
+    updated_since = SafeIsoDateTimeFilter(
         method="filter_updated_since",
         help_text=_(
             "The recommendation or one of its assignments changed at or after this moment "
@@ -256,7 +277,7 @@ class AssignmentFilter(filters.FilterSet):
         lookup_expr="gte",
         help_text=_("Due on or after this day (YYYY-MM-DD)."),
     )
-    updated_since = filters.IsoDateTimeFilter(
+    updated_since = SafeIsoDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text=UPDATED_SINCE_HELP
     )
     search = filters.CharFilter(
@@ -343,7 +364,7 @@ class FollowUpFilter(filters.FilterSet):
         lookup_expr="lte",
         help_text=_("The reporting period starts on or before this day."),
     )
-    updated_since = filters.IsoDateTimeFilter(
+    updated_since = SafeIsoDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text=UPDATED_SINCE_HELP
     )
     ordering = OrderingFilter(

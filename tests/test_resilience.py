@@ -91,3 +91,20 @@ def test_an_unreachable_database_answers_503_on_a_page(client, monkeypatch):
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert "retry in a few seconds" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "updated_since=2064-11-23T15%3A33%3A22%2B22%3A48",
+        "organisation=%00x",
+        "search=a%00b",
+    ],
+)
+def test_input_no_database_can_store_is_a_400_not_a_500(client, query):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    response = client.get(f"/api/v1/recommendations/?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["status"] == 400

@@ -52,7 +52,7 @@ STATE_EVENTS = {
     ProposalEventKind.NOT_ENDORSED: S.NOT_ENDORSED,
 }
 titles = st.one_of(
-    st.text(max_size=12),
+    st.text(st.characters(blacklist_characters="\x00"), max_size=12),
     st.just("   "),
     st.text(alphabet="xyz", min_size=250, max_size=260),
 )
