@@ -164,6 +164,9 @@ STORAGES = {
 # Email: files under var/mail/ by default, so that nothing leaves a development machine.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default=f"filemail:///{VAR_DIR / 'mail'}")
 vars().update(EMAIL_CONFIG)
+# Another backend class with the same settings (a provider's, or the load scripts' slow one).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_CONFIG["EMAIL_BACKEND"])
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds; far below SENDING_STALE_AFTER
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="IDM Secretariat <idm@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The secretariat's own list: copied on escalated reminders, sent each follow-up report.

@@ -149,18 +149,28 @@ def sweep_during_outage() -> int:
 
 
 def backdate_waiting() -> int:
-    """Age the waiting reminders past REQUEUE_AFTER, as if the five minutes had gone by."""
+    """Age the waiting reminders past REQUEUE_AFTER, and the claims of reminders being sent by a
+    killed worker past SENDING_STALE_AFTER, as if those minutes had gone by."""
     django_setup()
     from recommendations.models import Reminder
-    from recommendations.reminders import REQUEUE_AFTER
+    from recommendations.reminders import REQUEUE_AFTER, SENDING_STALE_AFTER
 
-    count = 0
+    waiting = 0
     for reminder in Reminder.objects.filter(state="pending"):
         Reminder.objects.filter(pk=reminder.pk).update(
             created_at=reminder.created_at - REQUEUE_AFTER
         )
-        count += 1
-    print(f"  {count} waiting reminders aged by {REQUEUE_AFTER} (the sweep's requeue delay)")
+        waiting += 1
+    claims = 0
+    for reminder in Reminder.objects.filter(state="sending"):
+        Reminder.objects.filter(pk=reminder.pk, state="sending").update(
+            claimed_at=reminder.claimed_at - SENDING_STALE_AFTER
+        )
+        claims += 1
+    print(
+        f"  {waiting} waiting reminders aged by {REQUEUE_AFTER} (the sweep's requeue delay), "
+        f"{claims} left being sent by a killed worker aged by {SENDING_STALE_AFTER}"
+    )
     return 0
 
 
@@ -179,7 +189,8 @@ def reminder_counts() -> int:
     from recommendations.models import Reminder
 
     counts = Counter(Reminder.objects.values_list("state", flat=True))
-    print(" ".join(f"{state}={counts.get(state, 0)}" for state in ("pending", "sent", "failed")))
+    states = ("pending", "sending", "sent", "failed")
+    print(" ".join(f"{state}={counts.get(state, 0)}" for state in states))
     return 0
 
 

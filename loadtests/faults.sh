@@ -101,7 +101,7 @@ fault_postgres_restart() {
 
 fault_redis_and_worker() {
     echo "== (b) Redis stopped for $REDIS_DOWN s under load, then a worker killed with -9 mid-sweep"
-    local t0 t1 counts sent pending deadline
+    local t0 t1 counts sent sending pending left deadline
     echo "  reminders before: $(py "$HERE/checks.py" reminder-counts)"
     # Long enough to see the requests after the outage, which lasts REDIS_DOWN seconds or as long
     # as the sweep run during it, whichever is longer.
@@ -128,30 +128,36 @@ fault_redis_and_worker() {
         || { echo "  FAIL: the worker did not reconnect to Redis"; FAULTS_FAILED=1; }
     py "$HERE/checks.py" backdate-waiting
     py "$HERE/checks.py" queue-sweep
-    # Kill the worker as soon as it has sent its first reminder, while the others wait.
+    # Kill the worker in the middle of a send: once it has sent a reminder, as soon as another
+    # one is being sent (claimed, not yet recorded; the mail backend takes 0.25 s a message).
     deadline=$((SECONDS + 60))
     while ((SECONDS < deadline)); do
         grep -q 'recommendations.send_reminder\[.*\] succeeded' "$LT_DIR/celery.log" && break
         sleep 0.01
     done
+    deadline=$((SECONDS + 10))
+    while ((SECONDS < deadline)); do
+        (( $(psql_value "SELECT count(*) FROM recommendations_reminder WHERE state = 'sending'") > 0 )) && break
+    done
     lt_worker_kill9
-    counts="$(psql_value "SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'pending') FROM recommendations_reminder")"
-    sent="${counts%|*}"
-    pending="${counts#*|}"
-    echo "  killed with $sent sent and $pending waiting$( ((pending > 0)) && echo ' (mid-sweep)')"
+    counts="$(psql_value "SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'sending'), count(*) FILTER (WHERE state = 'pending') FROM recommendations_reminder")"
+    IFS='|' read -r sent sending pending <<<"$counts"
+    echo "  killed with $sent sent, $sending being sent and $pending waiting"
     lt_worker_start
     # Catch up: the queued sends still in Redis go to the new worker; the one the killed worker
-    # held comes back with the next sweep (its reminder is still waiting).
+    # held is queued again by a later sweep once its claim is stale (aged here, not waited for),
+    # and resolved: marked sent if its message is in the mail folder, else sent.
     deadline=$((SECONDS + 90))
     while ((SECONDS < deadline)); do
-        pending="$(psql_value "SELECT count(*) FROM recommendations_reminder WHERE state = 'pending'")"
-        ((pending == 0)) && break
+        left="$(psql_value "SELECT count(*) FROM recommendations_reminder WHERE state IN ('pending', 'sending')")"
+        ((left == 0)) && break
         sleep 5
-        pending="$(psql_value "SELECT count(*) FROM recommendations_reminder WHERE state = 'pending'")"
-        ((pending == 0)) && break
+        left="$(psql_value "SELECT count(*) FROM recommendations_reminder WHERE state IN ('pending', 'sending')")"
+        ((left == 0)) && break
         py "$HERE/checks.py" backdate-waiting
         py "$HERE/checks.py" queue-sweep
     done
+    grep -h "its worker stopped" "$LT_DIR"/celery*.log | sed 's/^.*WARNING[^:]*: */  /' || true
     check py "$HERE/checks.py" reminders-exactly-once
 }
 

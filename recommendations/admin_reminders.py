@@ -165,6 +165,7 @@ class ReminderAdmin(RecipientSearchMixin, IdmPlainAdmin):
                     "attempts",
                     "next_attempt_at",
                     "last_error",
+                    "claimed_at",
                     "sent_at",
                     "message_id",
                 ]

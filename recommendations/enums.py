@@ -92,6 +92,7 @@ class ReminderKind(models.TextChoices):
 
 class ReminderState(models.TextChoices):
     PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Being sent")
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Not needed any more")

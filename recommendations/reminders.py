@@ -11,10 +11,13 @@ How it fits together
   once, or the same sweep twice, make one row. A follow-up digest also records one
   ``ReminderItem`` per assignment and occurrence (unique on assignment, due date, occurrence),
   so that each assignment is reminded of each occurrence once; a changed due date starts afresh.
-* ``reminder_send`` sends a row under a row lock and marks it sent in the same transaction: a
-  task delivered twice (a worker died, the sweep re-queued it) finds it sent and does nothing.
-  The Message-ID is derived from the row, so that even a crash between the mail server accepting
-  the message and the commit gives the receiving mail systems a duplicate they recognise.
+* ``reminder_send`` first claims a row (state *being sent*, under the row lock, committed), then
+  hands the message to the mail backend, then records it sent: a task delivered twice (a worker
+  died, the sweep re-queued it) finds it sent, or being sent, and does nothing. A worker killed
+  between the claim and the record leaves a claim that the sweep resolves after
+  ``SENDING_STALE_AFTER``: marked sent when the mail backend holds its Message-ID, else sent.
+  The Message-ID is derived from the row, so that when the backend cannot tell (SMTP) the one
+  copy sent again is one the receiving mail systems recognise.
   A temporary failure is retried after 2, 4, 8 and 16 minutes; after the fifth attempt the
   reminder is *failed* and shows so in the admin ("Retry failed" queues it again).
 
@@ -41,7 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import smtplib
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -70,6 +73,7 @@ from django.template.loader import select_template
 from django.utils import timezone, translation
 from django.utils.text import Truncator
 
+from config.mail import message_delivered
 from config.queue import enqueue_on_commit
 from stakeholders.models import Organisation, Person, Representative
 
@@ -83,6 +87,9 @@ REMINDER_MAX_ATTEMPTS = 5
 RETRY_FIRST_DELAY = dt.timedelta(minutes=2)  # then 4, 8, 16 minutes
 # A pending reminder younger than this still has its own task on the way: not re-queued yet.
 REQUEUE_AFTER = dt.timedelta(minutes=5)
+# A reminder "being sent" for longer than this lost its worker (the mail timeout is far shorter):
+# the sweep queues it again and the next attempt resolves the claim.
+SENDING_STALE_AFTER = dt.timedelta(minutes=5)
 # A task arriving this much before its retry time is on time (clocks of two machines).
 EARLY_TOLERANCE = dt.timedelta(seconds=5)
 # Without a repeat, a missed "due" reminder is still sent this many days after the date.
@@ -369,85 +376,165 @@ def _retry_delay(attempts: int) -> dt.timedelta:
     return RETRY_FIRST_DELAY * 2 ** (attempts - 1)
 
 
+def _claim(
+    *, reminder: Reminder, now: dt.datetime, force: bool
+) -> tuple[Reminder | None, str | None]:
+    """Take a reminder for sending: (the reminder, None) with the claim committed, or (None,
+    outcome) when there is nothing to send. Runs in its own transaction, under the row lock."""
+    with transaction.atomic():
+        reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
+        if reminder.state == ReminderState.SENT:
+            return None, "already sent"
+        if reminder.state == ReminderState.CANCELLED:
+            return None, "cancelled"
+        if reminder.state == ReminderState.FAILED:
+            return None, "failed"
+        if reminder.state == ReminderState.SENDING:
+            if reminder.claimed_at > now - SENDING_STALE_AFTER:
+                return None, "being sent"
+            # The worker that took it is gone: did its message reach the mail backend?
+            delivered = message_delivered(reminder.message_id or reminder_message_id(reminder))
+            if delivered:
+                reminder.state = ReminderState.SENT
+                reminder.sent_at = reminder.claimed_at
+                reminder.next_attempt_at = None
+                reminder.claim_token = ""
+                reminder.save(
+                    update_fields=[
+                        "state",
+                        "sent_at",
+                        "next_attempt_at",
+                        "claim_token",
+                        "updated_at",
+                    ]
+                )
+                logger.warning(
+                    "reminder %s: its worker stopped after handing the message over; marked sent",
+                    reminder.pk,
+                )
+                return None, "already sent"
+            logger.warning(
+                "reminder %s: its worker stopped while sending (since %s); %s",
+                reminder.pk,
+                reminder.claimed_at,
+                "not delivered, sending it"
+                if delivered is False
+                else "the mail backend cannot tell whether it went out: sending it again with "
+                "the same Message-ID",
+            )
+        elif (
+            not force
+            and reminder.next_attempt_at is not None
+            and reminder.next_attempt_at > now + EARLY_TOLERANCE
+        ):
+            return None, "not due yet"
+        if not reminder.to_emails:
+            reminder.state = ReminderState.CANCELLED
+            reminder.last_error = "No address to send to."
+            reminder.claim_token = ""
+            reminder.save(update_fields=["state", "last_error", "claim_token", "updated_at"])
+            return None, "no address"
+        reminder.message_id = reminder.message_id or reminder_message_id(reminder)
+        reminder.state = ReminderState.SENDING
+        reminder.claimed_at = now
+        reminder.claim_token = uuid.uuid4().hex
+        reminder.save(
+            update_fields=["state", "claimed_at", "claim_token", "message_id", "updated_at"]
+        )
+    return reminder, None
+
+
 def reminder_send(
     *, reminder: Reminder, now: dt.datetime | None = None, force: bool = False
 ) -> str:
     """Send one reminder, once.
 
-    Under a row lock: a reminder already sent (or cancelled, or failed for good) is not sent
-    again; one whose retry time has not come is left for then (unless ``force``). A sent one is
-    marked sent in the same transaction. A refused or unreachable mail server counts an attempt
-    and raises ``ReminderRetry`` with the growing delay, after the attempt is saved; the last
-    attempt marks it failed instead. Returns "sent", "already sent", "cancelled", "failed",
-    "not due yet" or "no address".
+    First, under the row lock, the reminder is *claimed* and the claim committed: a reminder
+    already sent (or cancelled, or failed for good) is not sent again; one whose retry time has
+    not come is left for then (unless ``force``); one another worker is sending is left to it.
+    Then the message is handed to the mail backend, outside any transaction, and the outcome
+    recorded: sent, or a refused or unreachable mail server counts an attempt and raises
+    ``ReminderRetry`` with the growing delay (the last attempt marks it failed instead).
+
+    A worker killed between the claim and the record leaves the reminder *being sent*. After
+    ``SENDING_STALE_AFTER`` the sweep queues it again and the claim is resolved: when the mail
+    backend holds its Message-ID it is marked sent without a second message; when it can tell it
+    does not, it is sent; when it cannot tell (SMTP), it is sent again with the same Message-ID.
+
+    Returns "sent", "already sent", "being sent", "cancelled", "failed", "not due yet" or
+    "no address".
     """
+    now = now or timezone.now()
+    claimed, outcome = _claim(reminder=reminder, now=now, force=force)
+    if claimed is None:
+        return outcome
+    reminder, token = claimed, claimed.claim_token
+    try:
+        reminder_message(reminder).send()
+    except Exception as error:  # refused, timed out, unreachable; or a message that cannot be made
+        return _record_failure(reminder=reminder, token=token, now=now, error=error)
+    with transaction.atomic():
+        updated = Reminder.objects.filter(
+            pk=reminder.pk, state=ReminderState.SENDING, claim_token=token
+        ).update(
+            state=ReminderState.SENT,
+            sent_at=now,
+            next_attempt_at=None,
+            claim_token="",
+            updated_at=timezone.now(),
+        )
+    if not updated:
+        logger.warning(
+            "reminder %s was taken over by another worker while it was sent", reminder.pk
+        )
+    return "sent"
+
+
+def _record_failure(*, reminder: Reminder, token: str, now: dt.datetime, error: Exception) -> str:
+    """Count a failed attempt of the claim ``token``: back to waiting with a growing delay (raises
+    ``ReminderRetry`` after the commit), or failed after the last attempt."""
     retry = None
     with transaction.atomic():
         reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
-        now = now or timezone.now()
-        if reminder.state == ReminderState.SENT:
-            return "already sent"
-        if reminder.state == ReminderState.CANCELLED:
-            return "cancelled"
-        if reminder.state == ReminderState.FAILED:
+        if reminder.state != ReminderState.SENDING or reminder.claim_token != token:
+            logger.warning("reminder %s: a stale attempt failed: %s", reminder.pk, error)
             return "failed"
-        if (
-            not force
-            and reminder.next_attempt_at is not None
-            and reminder.next_attempt_at > now + EARLY_TOLERANCE
-        ):
-            return "not due yet"
-        if not reminder.to_emails:
-            reminder.state = ReminderState.CANCELLED
-            reminder.last_error = "No address to send to."
-            reminder.save(update_fields=["state", "last_error", "updated_at"])
-            return "no address"
-        reminder.message_id = reminder.message_id or reminder_message_id(reminder)
-        try:
-            reminder_message(reminder).send()
-        except (smtplib.SMTPException, OSError) as error:  # refused, timed out, unreachable
-            reminder.attempts += 1
-            reminder.last_error = f"{error.__class__.__name__}: {error}"[:2000]
-            if reminder.attempts >= REMINDER_MAX_ATTEMPTS:
-                reminder.state = ReminderState.FAILED
-                reminder.next_attempt_at = None
-                logger.error(
-                    "reminder %s failed after %s attempts: %s",
-                    reminder.pk,
-                    reminder.attempts,
-                    reminder.last_error,
-                )
-            else:
-                delay = _retry_delay(reminder.attempts)
-                reminder.next_attempt_at = now + delay
-                retry = ReminderRetry(countdown=int(delay.total_seconds()), error=error)
-                logger.warning(
-                    "reminder %s not sent (attempt %s): %s; next try in %s",
-                    reminder.pk,
-                    reminder.attempts,
-                    reminder.last_error,
-                    delay,
-                )
-            reminder.save(
-                update_fields=[
-                    "attempts",
-                    "last_error",
-                    "state",
-                    "next_attempt_at",
-                    "message_id",
-                    "updated_at",
-                ]
-            )
-            if retry is None:
-                return "failed"
-        else:
-            reminder.state = ReminderState.SENT
-            reminder.sent_at = now
+        reminder.attempts += 1
+        reminder.last_error = f"{error.__class__.__name__}: {error}"[:2000]
+        reminder.claim_token = ""
+        if reminder.attempts >= REMINDER_MAX_ATTEMPTS:
+            reminder.state = ReminderState.FAILED
             reminder.next_attempt_at = None
-            reminder.save(
-                update_fields=["state", "sent_at", "next_attempt_at", "message_id", "updated_at"]
+            logger.error(
+                "reminder %s failed after %s attempts: %s",
+                reminder.pk,
+                reminder.attempts,
+                reminder.last_error,
             )
-            return "sent"
+        else:
+            reminder.state = ReminderState.PENDING
+            delay = _retry_delay(reminder.attempts)
+            reminder.next_attempt_at = now + delay
+            retry = ReminderRetry(countdown=int(delay.total_seconds()), error=error)
+            logger.warning(
+                "reminder %s not sent (attempt %s): %s; next try in %s",
+                reminder.pk,
+                reminder.attempts,
+                reminder.last_error,
+                delay,
+            )
+        reminder.save(
+            update_fields=[
+                "attempts",
+                "last_error",
+                "state",
+                "next_attempt_at",
+                "claim_token",
+                "updated_at",
+            ]
+        )
+    if retry is None:
+        return "failed"
     raise retry  # after the commit, so that the attempt is counted
 
 
@@ -932,10 +1019,14 @@ def reminders_waiting(now: dt.datetime) -> list[int]:
     """Reminders waiting to be sent whose task may be lost: retry time come, or made more than
     a few minutes ago without any attempt."""
     return list(
-        Reminder.objects.filter(state=ReminderState.PENDING)
-        .filter(
-            Q(next_attempt_at__lte=now)
-            | Q(next_attempt_at=None, created_at__lte=now - REQUEUE_AFTER)
+        Reminder.objects.filter(
+            Q(state=ReminderState.PENDING, next_attempt_at__lte=now)
+            | Q(
+                state=ReminderState.PENDING,
+                next_attempt_at=None,
+                created_at__lte=now - REQUEUE_AFTER,
+            )
+            | Q(state=ReminderState.SENDING, claimed_at__lte=now - SENDING_STALE_AFTER)
         )
         .order_by("pk")
         .values_list("pk", flat=True)

@@ -151,6 +151,18 @@ class Reminder(TimeStampedModel):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    claimed_at = models.DateTimeField(
+        _("sending since"),
+        null=True,
+        blank=True,
+        help_text=_("When a worker took the reminder to send it (committed before the hand-over)."),
+    )
+    claim_token = models.CharField(
+        _("sending worker"),
+        max_length=64,
+        blank=True,
+        help_text=_("Which send attempt holds the reminder while it is being sent."),
+    )
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     message_id = models.CharField(_("message id"), max_length=255, blank=True)
 
@@ -169,6 +181,12 @@ class Reminder(TimeStampedModel):
                 condition=~Q(state=ReminderState.SENT) | Q(sent_at__isnull=False),
                 name="reminder_sent_has_a_time",
                 violation_error_message=_("A sent reminder records when it was sent."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=ReminderState.SENDING)
+                | (Q(claimed_at__isnull=False) & ~Q(claim_token="")),
+                name="reminder_sending_is_claimed",
+                violation_error_message=_("A reminder being sent records who took it and when."),
             ),
         ]
 

@@ -681,6 +681,135 @@ def test_the_task_retries_with_the_growing_countdown(settings, time_machine, mon
     assert tasks.send_reminder_task.run(reminder_id=reminder.pk + 1000) == "gone"
 
 
+class WorkerKilled(BaseException):
+    """The worker process dying (kill -9): nothing after it runs, no except Exception sees it."""
+
+
+class KilledAfterHandOverBackend(BaseEmailBackend):
+    """The mail server accepts the message, then the worker dies before recording it."""
+
+    def send_messages(self, email_messages):
+        mail.outbox.extend(email_messages)
+        raise WorkerKilled
+
+
+class KilledBeforeHandOverBackend(BaseEmailBackend):
+    """The worker dies while connecting: the message never reaches the mail server."""
+
+    def send_messages(self, email_messages):
+        raise WorkerKilled
+
+
+SMTP_LIKE_OUTBOX = []
+
+
+class SmtpLikeBackend(BaseEmailBackend):
+    """Delivers, but cannot be asked afterwards what it delivered (as SMTP)."""
+
+    def send_messages(self, email_messages):
+        SMTP_LIKE_OUTBOX.extend(email_messages)
+        return len(email_messages)
+
+
+def _waiting_ids(when):
+    from recommendations.reminders import reminders_waiting
+
+    return reminders_waiting(when)
+
+
+def test_a_worker_killed_after_the_hand_over_does_not_send_a_second_copy(settings, time_machine):
+    from recommendations.reminders import SENDING_STALE_AFTER
+
+    time_machine.move_to(at(DUE), tick=False)
+    reminder = ReminderFactory()
+    settings.EMAIL_BACKEND = f"{__name__}.KilledAfterHandOverBackend"
+    with pytest.raises(WorkerKilled):
+        reminder_send(reminder=reminder)
+
+    # The claim was committed before the hand-over: the row says who was sending it, and when.
+    reminder.refresh_from_db()
+    assert reminder.state == State.SENDING
+    assert reminder.claimed_at == at(DUE)
+    assert reminder.claim_token
+    assert len(mail.outbox) == 1
+
+    # The task redelivered at once finds it being sent and leaves it alone.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert reminder_send(reminder=reminder) == "being sent"
+    assert reminder.pk not in _waiting_ids(at(DUE, minute=4))
+    assert len(mail.outbox) == 1
+
+    # Once the claim is stale, the sweep queues it again; the mail backend holds its Message-ID,
+    # so it is marked sent, without a second message.
+    later = at(DUE) + SENDING_STALE_AFTER
+    assert reminder.pk in _waiting_ids(later)
+    time_machine.move_to(later, tick=False)
+    assert reminder_send(reminder=reminder) == "already sent"
+    reminder.refresh_from_db()
+    assert (reminder.state, reminder.sent_at, reminder.claim_token) == (State.SENT, at(DUE), "")
+    assert len(mail.outbox) == 1
+    assert reminder.pk not in _waiting_ids(later)
+
+
+def test_a_worker_killed_before_the_hand_over_leaves_it_to_be_sent_once(settings, time_machine):
+    from recommendations.reminders import SENDING_STALE_AFTER
+
+    time_machine.move_to(at(DUE), tick=False)
+    reminder = ReminderFactory()
+    settings.EMAIL_BACKEND = f"{__name__}.KilledBeforeHandOverBackend"
+    with pytest.raises(WorkerKilled):
+        reminder_send(reminder=reminder)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+    time_machine.move_to(at(DUE) + SENDING_STALE_AFTER, tick=False)
+    assert reminder_send(reminder=reminder) == "sent"
+    assert reminder_send(reminder=reminder) == "already sent"
+    [message] = mail.outbox
+    reminder.refresh_from_db()
+    assert message.extra_headers["Message-ID"] == reminder.message_id
+    assert reminder.state == State.SENT
+
+
+def test_a_stale_claim_the_mail_backend_cannot_check_is_sent_again_with_the_same_message_id(
+    settings, time_machine, caplog
+):
+    from recommendations.reminders import SENDING_STALE_AFTER
+
+    SMTP_LIKE_OUTBOX.clear()
+    time_machine.move_to(at(DUE), tick=False)
+    reminder = ReminderFactory(
+        state=State.SENDING,
+        claimed_at=at(DUE),
+        claim_token="lost-worker",
+        message_id="<reminder-earlier@idm.example.org>",
+    )
+    settings.EMAIL_BACKEND = f"{__name__}.SmtpLikeBackend"
+
+    assert reminder_send(reminder=reminder) == "being sent"
+    time_machine.move_to(at(DUE) + SENDING_STALE_AFTER, tick=False)
+    assert reminder_send(reminder=reminder) == "sent"
+
+    [message] = SMTP_LIKE_OUTBOX
+    assert message.extra_headers["Message-ID"] == "<reminder-earlier@idm.example.org>"
+    assert "cannot tell whether it went out" in caplog.text
+
+
+def test_a_send_that_cannot_build_its_message_counts_an_attempt(time_machine, monkeypatch):
+    time_machine.move_to(at(DUE), tick=False)
+    reminder = ReminderFactory()
+    monkeypatch.setattr(
+        "recommendations.reminders.reminder_message",
+        mock.Mock(side_effect=ValueError("bad header")),
+    )
+
+    with pytest.raises(ReminderRetry):
+        reminder_send(reminder=reminder)
+
+    reminder.refresh_from_db()
+    assert (reminder.state, reminder.attempts, reminder.claim_token) == (State.PENDING, 1, "")
+    assert "ValueError: bad header" in reminder.last_error
+
+
 def test_a_failed_reminder_retried_from_the_admin_is_sent(
     time_machine, queued, django_capture_on_commit_callbacks
 ):

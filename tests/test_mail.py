@@ -1,0 +1,49 @@
+"""What the mail backend can tell about a message already handed to it (config.mail)."""
+
+from django.core.mail import EmailMessage
+
+from config.mail import message_delivered
+
+
+def _send(message_id: str) -> None:
+    EmailMessage(
+        "Subject",
+        "Body",
+        "idm@localhost",
+        ["focal@agency.example.org"],
+        headers={"Message-ID": message_id},
+    ).send()
+
+
+def test_the_file_backend_finds_a_message_by_its_message_id(settings, tmp_path):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    assert message_delivered("<reminder-1.event@idm.example.org>") is False
+
+    _send("<reminder-1.event@idm.example.org>")
+    _send("<reminder-2.event@idm.example.org>")
+
+    assert message_delivered("<reminder-1.event@idm.example.org>") is True
+    assert message_delivered("<reminder-2.event@idm.example.org>") is True
+    assert message_delivered("<reminder-3.event@idm.example.org>") is False
+
+
+def test_the_file_backend_search_spans_its_read_chunks(settings, tmp_path, monkeypatch):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    monkeypatch.setattr("config.mail.CHUNK", 7)  # the Message-ID line spans many chunks
+
+    _send("<reminder-10.followup_due@idm.example.org>")
+
+    assert message_delivered("<reminder-10.followup_due@idm.example.org>") is True
+    assert message_delivered("<reminder-11.followup_due@idm.example.org>") is False
+
+
+def test_the_memory_backend_answers_and_smtp_cannot_tell(settings, mailoutbox):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    _send("<reminder-5.event@idm.example.org>")
+    assert message_delivered("<reminder-5.event@idm.example.org>") is True
+    assert message_delivered("<reminder-6.event@idm.example.org>") is False
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert message_delivered("<reminder-5.event@idm.example.org>") is None
