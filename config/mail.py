@@ -7,6 +7,7 @@ the sender in doubt. ``message_delivered`` asks the backend: the file backend (t
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from django.core import mail
@@ -14,6 +15,7 @@ from django.core.mail import get_connection
 from django.core.mail.backends import filebased, locmem
 
 CHUNK = 1 << 20
+CLOCK_MARGIN = dt.timedelta(minutes=1)
 
 
 def _file_holds(path: Path, needle: bytes) -> bool:
@@ -29,9 +31,12 @@ def _file_holds(path: Path, needle: bytes) -> bool:
     return False
 
 
-def message_delivered(message_id: str) -> bool | None:
+def message_delivered(message_id: str, *, since: dt.datetime | None = None) -> bool | None:
     """True when the mail backend holds a message with this Message-ID, False when it can tell
-    it does not, None when it cannot tell (SMTP and other backends)."""
+    it does not, None when it cannot tell (SMTP and other backends).
+
+    ``since``: the message cannot be older than this; the file backend then reads only the files
+    written to since (a minute's margin for the clocks)."""
     connection = get_connection()
     if isinstance(connection, locmem.EmailBackend):
         return any(
@@ -41,5 +46,10 @@ def message_delivered(message_id: str) -> bool | None:
     if isinstance(connection, filebased.EmailBackend):
         folder = Path(connection.file_path)
         needle = f"Message-ID: {message_id}".encode()
-        return any(_file_holds(path, needle) for path in sorted(folder.glob("*.log")))
+        oldest = (since - CLOCK_MARGIN).timestamp() if since else None
+        return any(
+            _file_holds(path, needle)
+            for path in sorted(folder.glob("*.log"))
+            if oldest is None or path.stat().st_mtime >= oldest
+        )
     return None

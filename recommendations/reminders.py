@@ -393,7 +393,9 @@ def _claim(
             if reminder.claimed_at > now - SENDING_STALE_AFTER:
                 return None, "being sent"
             # The worker that took it is gone: did its message reach the mail backend?
-            delivered = message_delivered(reminder.message_id or reminder_message_id(reminder))
+            delivered = message_delivered(
+                reminder.message_id or reminder_message_id(reminder), since=reminder.claimed_at
+            )
             if delivered:
                 reminder.state = ReminderState.SENT
                 reminder.sent_at = reminder.claimed_at

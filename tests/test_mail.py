@@ -1,5 +1,8 @@
 """What the mail backend can tell about a message already handed to it (config.mail)."""
 
+import datetime as dt
+import os
+
 from django.core.mail import EmailMessage
 
 from config.mail import message_delivered
@@ -47,3 +50,18 @@ def test_the_memory_backend_answers_and_smtp_cannot_tell(settings, mailoutbox):
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     assert message_delivered("<reminder-5.event@idm.example.org>") is None
+
+
+def test_the_file_backend_reads_only_the_files_written_since(settings, tmp_path):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    _send("<reminder-7.event@idm.example.org>")
+    [written] = tmp_path.glob("*.log")
+    now = dt.datetime.now(dt.UTC)
+    os.utime(written, (now.timestamp() - 3600, now.timestamp() - 3600))
+
+    assert message_delivered("<reminder-7.event@idm.example.org>", since=now) is False
+    assert (
+        message_delivered("<reminder-7.event@idm.example.org>", since=now - dt.timedelta(hours=2))
+        is True
+    )

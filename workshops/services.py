@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,6 +25,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from config.mail import message_delivered
 from config.queue import enqueue_on_commit
 from idm.models import Meeting, PolicyDomain
 from stakeholders.models import Organisation
@@ -655,7 +657,10 @@ def proposal_decision_notify(*, proposal: ThemeProposal) -> int:
     """Email the decision to the logins of the proposing and co-sponsoring delegations, once.
 
     Returns how many emails were sent: none for an undecided proposal or one already notified
-    of its decision (a retried task sends nothing twice).
+    of its decision (a retried task sends nothing twice). Each email has a Message-ID of its own
+    (proposal, decision time, recipient): when a worker died after handing some of them to the
+    mail backend and before recording the notification, the next attempt skips those the backend
+    holds (``config.mail.message_delivered``).
     """
     proposal = (
         ThemeProposal.objects.select_for_update(of=("self",))
@@ -694,16 +699,22 @@ def proposal_decision_notify(*, proposal: ThemeProposal) -> int:
         "title": proposal.title,
         "outcome": str(context["outcome"]).lower(),
     }
+    host = urlsplit(settings.SITE_URL).hostname or "localhost"
+    decided = int(proposal.decided_at.timestamp()) if proposal.decided_at else 0
     messages, seen = [], set()
     for user in users:
         if user.email.lower() in seen:
             continue
         seen.add(user.email.lower())
+        message_id = f"<decision-{proposal.pk}.{decided}.{user.pk}@{host}>"
+        if message_delivered(message_id, since=proposal.decided_at):
+            continue  # handed over by an attempt that stopped before recording it
         recipient = {**context, "user": user, "delegation": user.representative.organisation}
         message = EmailMultiAlternatives(
             subject=subject,
             body=render_to_string("emails/proposal_decision.txt", recipient),
             to=[user.email],
+            headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
         )
         message.attach_alternative(
             render_to_string("emails/proposal_decision.html", recipient), "text/html"

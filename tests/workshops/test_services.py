@@ -645,6 +645,27 @@ def test_decision_email_goes_to_the_proposing_and_co_sponsoring_delegations_once
     assert len(mailoutbox) == 3
 
 
+def test_decision_emails_already_handed_over_are_not_sent_again(
+    who, open_round, no_task, mailoutbox
+):
+    """A worker died after the mail backend took the first email and before the notification was
+    recorded: the retried task sends only the others."""
+    proposal = proposal_in(open_round, who.a, title="Diaspora")
+    proposal.co_sponsors.add(who.c)
+    close(open_round)
+    decide(proposal, ProposalState.SELECTED, who.secretariat)
+    proposal_decision_notify(proposal=proposal)
+    first, *others = sorted(mailoutbox, key=lambda message: message.to)
+    ThemeProposal.objects.filter(pk=proposal.pk).update(decision_notified_at=None)
+    mailoutbox[:] = [first]
+
+    assert proposal_decision_notify(proposal=proposal) == len(others)
+
+    ids = [message.extra_headers["Message-ID"] for message in mailoutbox]
+    assert len(ids) == len(set(ids)) == 1 + len(others)
+    assert sorted(m.to for m in mailoutbox) == sorted([first.to] + [m.to for m in others])
+
+
 def test_an_undecided_proposal_sends_no_email(who, open_round, mailoutbox):
     proposal = proposal_in(open_round, who.a)
     assert proposal_decision_notify(proposal=proposal) == 0
