@@ -139,6 +139,9 @@ lt_settings() {
     # The file backend at a mail server's pace (loadtests/slowmail.py), so that a worker killed
     # mid-send is caught between claiming a reminder and recording it sent.
     export EMAIL_BACKEND=loadtests.slowmail.EmailBackend
+    # 0.15 s before the message is written (connect … DATA) and 0.15 s after (QUIT): a kill is as
+    # likely to fall before the hand-over as after it.
+    export SLOWMAIL_BEFORE_MS="${SLOWMAIL_BEFORE_MS:-150}" SLOWMAIL_AFTER_MS="${SLOWMAIL_AFTER_MS:-150}"
     export PYTHONUNBUFFERED=1
     mkdir -p "$VAR_DIR" "$MEDIA_ROOT" "$MAIL_DIR"
 }
@@ -272,7 +275,7 @@ lt_up() {
     lt_gunicorn_start
     lt_worker_start
     # For another shell:  source $LT_DIR/env  (the stack lives as long as this script runs).
-    export -p | grep -E ' (BASE_URL|WEB_PORT|DATABASE_URL|REDIS_URL|REDIS_PORT|CELERY_BROKER_URL|CACHE_URL|PG_[A-Z]+|LT_[A-Z_]+|DEBUG|SECRET_KEY|ALLOWED_HOSTS|SECURE_SSL_REDIRECT|CONN_MAX_AGE|API_THROTTLE_RATE_[A-Z]+|VAR_DIR|MEDIA_ROOT|STATIC_ROOT|MAIL_DIR|EMAIL_URL|EMAIL_BACKEND)=' \
+    export -p | grep -E ' (BASE_URL|WEB_PORT|DATABASE_URL|REDIS_URL|REDIS_PORT|CELERY_BROKER_URL|CACHE_URL|PG_[A-Z]+|LT_[A-Z_]+|DEBUG|SECRET_KEY|ALLOWED_HOSTS|SECURE_SSL_REDIRECT|CONN_MAX_AGE|API_THROTTLE_RATE_[A-Z]+|VAR_DIR|MEDIA_ROOT|STATIC_ROOT|MAIL_DIR|EMAIL_URL|EMAIL_BACKEND|SLOWMAIL_[A-Z_]+)=' \
         >"$LT_DIR/env"
 }
 
