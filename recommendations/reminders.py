@@ -1018,8 +1018,8 @@ def _decisions_not_notified(now: dt.datetime) -> list[int]:
 
 
 def reminders_waiting(now: dt.datetime) -> list[int]:
-    """Reminders waiting to be sent whose task may be lost: retry time come, or made more than
-    a few minutes ago without any attempt."""
+    """Reminders whose task may be lost: waiting, with their retry time come or made more than a
+    few minutes ago without any attempt; or left *being sent* by a worker that stopped."""
     return list(
         Reminder.objects.filter(
             Q(state=ReminderState.PENDING, next_attempt_at__lte=now)
