@@ -315,9 +315,16 @@ def test_queries_per_batch_are_constant(db):
     with CaptureQueriesContext(connection) as seven_batches:
         assert len(list(reporting.iter_batches(scope, today=today, batch_size=1))) == 7
     per_batch = reporting.QUERIES_PER_BATCH
-    # A last query finds nothing more unless the last batch was short.
-    assert len(three_batches) == 3 * per_batch
-    assert len(seven_batches) == 7 * per_batch + 1
+    # A constant set-up (labels), then per batch; a last query finds nothing more unless the
+    # last batch was short.
+    setup = len(three_batches) - 3 * per_batch
+    assert 0 < setup <= 10
+    assert len(seven_batches) == setup + 7 * per_batch + 1
+    # The figures are counted by a constant number of queries, whatever the size.
+    with CaptureQueriesContext(connection) as counted:
+        tally = reporting.tally_scope(scope, today=today)
+    assert len(counted) == reporting.TALLY_QUERIES
+    assert sum(tally.recommendations.values()) == 7 and sum(tally.assignments.values()) == 7
 
 
 # --- Building: once, all or nothing, mailed ------------------------------------------------------
@@ -528,3 +535,71 @@ def test_admin_builds_a_report_now_and_rebuilds_failed_ones(db, officer, monkeyp
     run.refresh_from_db()
     assert run.state == ReportRunState.QUEUED and run.error == ""
     assert queued[-1] == {"run_id": run.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_counting_on_its_own_connection_gives_the_same_figures(settings, tmp_path):
+    """Outside a transaction (as in the worker) PostgreSQL counts on another connection while
+    the rows are read; the figures are those counted inline."""
+    settings.MEDIA_ROOT = tmp_path
+    organisation = OrganisationFactory()
+    for index in range(5):
+        recommendation = RecommendationFactory(state=RecommendationState.ADOPTED)
+        AssignmentFactory(
+            recommendation=recommendation,
+            organisation=organisation,
+            status=list(ImplementationStatus)[index],
+            due_date=dt.date(2025, 1, 1),
+        )
+    run = build()
+    assert run.state == ReportRunState.DONE, run.error
+    inline = reporting.figures_from_tally(
+        reporting.tally_scope(reporting.report_scope(), today=timezone.localdate()),
+        reporting.Labels.load(),
+    )
+    assert run.figures["totals"] == inline["totals"]
+    assert run.figures["totals"]["overdue"] == 2
+    assert run.figures["by_agency"] == inline["by_agency"]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL: the counting runs on a second connection there only",
+)
+@pytest.mark.django_db(transaction=True)
+def test_counts_and_rows_come_from_one_snapshot_while_agencies_write():
+    """A recommendation adopted while a report is being read is in neither its rows nor its
+    counts: the reading and the counting share one snapshot of the database."""
+    import threading
+
+    from django.db import connections
+
+    organisation = OrganisationFactory()
+    for _ in range(3):
+        AssignmentFactory(
+            recommendation=RecommendationFactory(state=RecommendationState.ADOPTED),
+            organisation=organisation,
+        )
+    scope = reporting.report_scope()
+    today = timezone.localdate()
+
+    def adopt_another():
+        try:
+            AssignmentFactory(
+                recommendation=RecommendationFactory(state=RecommendationState.ADOPTED),
+                organisation=organisation,
+            )
+        finally:
+            connections.close_all()
+
+    with reporting.consistent_reading(scope, today=today) as counting:
+        assert counting is not None
+        writer = threading.Thread(target=adopt_another)
+        writer.start()
+        writer.join()
+        read = sum(batch.recommendations for batch in reporting.iter_batches(scope, today=today))
+        tally = counting.result()
+
+    assert Recommendation.objects.filter(state=RecommendationState.ADOPTED).count() == 4
+    assert read == 3
+    assert sum(tally.recommendations.values()) == 3
