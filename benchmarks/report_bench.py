@@ -12,12 +12,12 @@ to memory. Prints, each the median of ``--repeat`` runs:
 * the report's build (``report_run_build``): read in batches, counted, HTML, CSV and XLSX
   written and stored, emailed; and its ratio to the floor (target: at most 2x);
 * the parts of one more build, timed separately (the wrapping adds a little): reading the rows
-  (``iter_batches``: per assignment, its snapshot line and, when overdue, its CSV line and XLSX
-  row, formatted by the database), writing them and comparing with the previous snapshot
-  (``write_batch``), the counting (``tally_scope``: ``GROUP BY`` queries, on a connection of its
-  own at the same time as the reading, so not added up), the longest overdue rows for the HTML,
-  then the CSV, the XLSX (zipped), the HTML, and the rest (storing the files, the email, the
-  figures);
+  (``iter_batches``: plain columns from the database; per assignment, its snapshot line and,
+  when overdue, its CSV line and XLSX row, formatted in Python), writing them and comparing with
+  the previous snapshot (``write_batch``), the counting (``tally_scope``: ``GROUP BY`` queries)
+  and the longest overdue rows for the HTML (``overdue_top``), both on a connection of their own
+  at the same time as the reading, so not added up; then the CSV, the XLSX (zipped), the HTML,
+  and the rest (storing the files, the email, the figures);
 * the queries per batch (constant: ``reporting.QUERIES_PER_BATCH``);
 * the peak memory of a build: Python allocations traced with ``tracemalloc`` (in a separate
   run, as tracing slows Python down) and the growth of the process's maximum resident set.
@@ -105,7 +105,7 @@ def build_parts() -> dict[str, float]:
             "read rows (iter_batches)",
             "write rows, compare (write_batch)",
             "count (tally_scope, in parallel)",
-            "longest overdue (overdue_top)",
+            "longest overdue (overdue_top, in parallel)",
             "CSV",
             "XLSX",
             "HTML",
@@ -146,7 +146,7 @@ def build_parts() -> dict[str, float]:
     wrap_generator("iter_batches", "read rows (iter_batches)")
     wrap("write_batch", "write rows, compare (write_batch)")
     wrap("tally_scope", "count (tally_scope, in parallel)")
-    wrap("overdue_top", "longest overdue (overdue_top)")
+    wrap("overdue_top", "longest overdue (overdue_top, in parallel)")
     wrap("write_csv", "CSV")
     wrap("write_xlsx", "XLSX")
     wrap("render_to_string", "HTML")
@@ -155,9 +155,13 @@ def build_parts() -> dict[str, float]:
     finally:
         for name, original in originals.items():
             setattr(reporting, name, original)
-    # The counting runs on its own connection while the rows are read (outside a transaction,
-    # on PostgreSQL): it overlaps the other parts and is left out of the sum.
-    overlapped = parts["count (tally_scope, in parallel)"]
+    # The counting and the longest overdue rows run on their own connection while the rows are
+    # read (outside a transaction, on PostgreSQL): they overlap the other parts and are left out
+    # of the sum.
+    overlapped = (
+        parts["count (tally_scope, in parallel)"]
+        + parts["longest overdue (overdue_top, in parallel)"]
+    )
     parts["rest (store, mail, figures)"] = seconds - sum(parts.values()) + overlapped
     parts["whole build"] = seconds
     return parts
@@ -203,7 +207,7 @@ def main() -> None:
     parts = build_parts()
     print("parts of one build (seconds, and times the floor):")
     for name, seconds in parts.items():
-        print(f"  {name:<40} {seconds:6.2f} s  {seconds / floor_s:5.2f}x")
+        print(f"  {name:<44} {seconds:6.2f} s  {seconds / floor_s:5.2f}x")
 
     with CaptureQueriesContext(connection) as queries:
         batches = sum(
@@ -217,7 +221,7 @@ def main() -> None:
     print(
         f"queries: {len(queries)} for {batches} batches of {options.batch_size} "
         f"(expected {expected}): {reporting.QUERIES_PER_BATCH} per batch and {setup} once "
-        f"(labels, their temporary table, the last empty batch); "
+        f"(labels, the last empty batch); "
         f"counting: {reporting.TALLY_QUERIES} queries once"
     )
 

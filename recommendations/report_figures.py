@@ -157,11 +157,30 @@ class Tally:
 
 
 # The queries of ``tally_scope``: it runs this many, whatever the size of the scope.
-TALLY_QUERIES = 4
+TALLY_QUERIES = 2
+
+
+def _with_domains(rec_id: str) -> tuple[str, str]:
+    """The joins of the recommendation ``rec_id``'s policy domains (``t``, a LEFT JOIN: none is
+    one row of domain NULL) and an expression that is 1 on one row only of each recommendation
+    (its first domain's, or its row of none): counting it counts each recommendation's rows
+    once, whatever its number of domains. One scan then gives the counts by domain and without.
+    """
+    joins = (
+        f"LEFT JOIN {DOMAINS} t ON t.recommendation_id = {rec_id} "  # noqa: S608
+        f"LEFT JOIN (SELECT recommendation_id, MIN(policydomain_id) AS id FROM {DOMAINS} "
+        f"GROUP BY recommendation_id) m ON m.recommendation_id = {rec_id}"
+    )
+    return (
+        joins,
+        "CASE WHEN t.policydomain_id IS NULL OR t.policydomain_id = m.id THEN 1 ELSE 0 END",
+    )
 
 
 def tally_scope(scope: QuerySet[Recommendation], *, today: dt.date) -> Tally:
-    """Count the scope's recommendations and assignments with ``GROUP BY`` queries.
+    """Count the scope's recommendations and assignments with ``GROUP BY`` queries: one over
+    the assignments, one over the recommendations, each grouped by policy domain too (counted
+    once per recommendation for the groups without domain, see ``_with_domains``).
 
     A recommendation is open while one of its addressees has not concluded (or it has none);
     unattended when open with no addressee in progress. A recommendation with no policy domain
@@ -169,25 +188,27 @@ def tally_scope(scope: QuerySet[Recommendation], *, today: dt.date) -> Tally:
     tally = Tally()
     rec_sql, rec_params = scope_sql(scope)
     overdue, overdue_params = overdue_sql(today)
-    # Assignments by group, and by policy domain (a LEFT JOIN: no domain is the None group).
-    for domain, counter, progress in (
-        (False, tally.assignments, tally.progress),
-        (True, tally.domain_assignments, tally.domain_progress),
-    ):
-        groups = "t.policydomain_id" if domain else "r.dialogue_id, r.workshop_id"
-        join = f"LEFT JOIN {DOMAINS} t ON t.recommendation_id = r.id" if domain else ""
-        rows = fetch(
-            f"SELECT {groups}, a.organisation_id, a.response, a.status, {overdue} AS overdue, "  # noqa: S608
-            f"COUNT(*), SUM(a.progress) FROM ({rec_sql}) r "
-            f"JOIN {ASSIGNMENT} a ON a.recommendation_id = r.id "
-            f"LEFT JOIN {SESSION} s ON s.id = a.due_before_session_id {join} "
-            f"GROUP BY {groups}, a.organisation_id, a.response, a.status, overdue",
-            [*overdue_params, *rec_params],
-        )
-        for *key, count, total in rows:
-            key[-1] = bool(key[-1])
-            counter[tuple(key)] += count
-            progress[tuple(key)] += total
+    # Assignments by group and by policy domain.
+    joins, first = _with_domains("r.id")
+    groups = "r.dialogue_id, r.workshop_id, t.policydomain_id, a.organisation_id, a.response"
+    rows = fetch(
+        f"SELECT {groups}, a.status, {overdue} AS overdue, COUNT(*), SUM(a.progress), "  # noqa: S608
+        f"SUM({first}), SUM(CASE WHEN {first} = 1 THEN a.progress ELSE 0 END) "
+        f"FROM ({rec_sql}) r JOIN {ASSIGNMENT} a ON a.recommendation_id = r.id "
+        f"LEFT JOIN {SESSION} s ON s.id = a.due_before_session_id {joins} "
+        f"GROUP BY {groups}, a.status, overdue",
+        [*overdue_params, *rec_params],
+    )
+    for dialogue_id, workshop_id, domain_id, org_id, response, status, *counts in rows:
+        is_overdue, count, total, count_once, total_once = counts
+        is_overdue = bool(is_overdue)
+        if count_once:
+            key = (dialogue_id, workshop_id, org_id, response, status, is_overdue)
+            tally.assignments[key] += count_once
+            tally.progress[key] += total_once
+        key = (domain_id, org_id, response, status, is_overdue)
+        tally.domain_assignments[key] += count
+        tally.domain_progress[key] += total
     tally.overdue_count = sum(count for key, count in tally.assignments.items() if key[-1])
     # Recommendations: whether each is open and unattended, from its assignments' statuses.
     concluded = [status.value for status in CONCLUDED]
@@ -199,23 +220,21 @@ def tally_scope(scope: QuerySet[Recommendation], *, today: dt.date) -> Tally:
         f"FROM ({rec_sql}) r LEFT JOIN {ASSIGNMENT} a ON a.recommendation_id = r.id "
         f"GROUP BY r.id, r.dialogue_id, r.workshop_id, r.overall_status"
     )
-    facts_params = [*concluded, IN_PROGRESS.value, *rec_params]
     unattended = "CASE WHEN f.is_open = 1 AND COALESCE(f.active, 0) = 0 THEN 1 ELSE 0 END"
-    for dialogue_id, workshop_id, overall_status, is_unattended, count in fetch(
-        f"SELECT f.dialogue_id, f.workshop_id, f.overall_status, {unattended} AS u, COUNT(*) "  # noqa: S608
-        f"FROM ({facts}) f GROUP BY f.dialogue_id, f.workshop_id, f.overall_status, u",
-        facts_params,
-    ):
-        tally.recommendations[(dialogue_id, workshop_id, overall_status)] += count
-        if is_unattended:
-            tally.unattended[(dialogue_id, workshop_id)] += count
-    for domain_id, overall_status, is_open, is_unattended, count in fetch(
-        f"SELECT t.policydomain_id, f.overall_status, f.is_open, {unattended} AS u, COUNT(*) "  # noqa: S608
-        f"FROM ({facts}) f LEFT JOIN {DOMAINS} t ON t.recommendation_id = f.id "
-        f"GROUP BY t.policydomain_id, f.overall_status, f.is_open, u",
-        facts_params,
-    ):
-        tally.domain_recommendations[(domain_id, overall_status)] += count
+    joins, first = _with_domains("f.id")
+    groups = "f.dialogue_id, f.workshop_id, f.overall_status, t.policydomain_id, f.is_open"
+    rows = fetch(
+        f"SELECT {groups}, {unattended} AS u, COUNT(*), SUM({first}) "  # noqa: S608
+        f"FROM ({facts}) f {joins} GROUP BY {groups}, u",
+        [*concluded, IN_PROGRESS.value, *rec_params],
+    )
+    for dialogue_id, workshop_id, status, domain_id, is_open, is_unattended, *counts in rows:
+        count, count_once = counts
+        if count_once:
+            tally.recommendations[(dialogue_id, workshop_id, status)] += count_once
+            if is_unattended:
+                tally.unattended[(dialogue_id, workshop_id)] += count_once
+        tally.domain_recommendations[(domain_id, status)] += count
         if is_open:
             tally.domain_open[domain_id] += count
         if is_unattended:

@@ -1,14 +1,15 @@
 """The follow-up report's long tables and files: each assignment's snapshot line, the overdue
 rows and the changes since the previous report, the CSV, the XLSX and the charts.
 
-**Rows by the database.** ``iter_batches`` reads the recommendations by primary key, in batches
-of ``QUERIES_PER_BATCH`` queries each; for each assignment the database gives its snapshot line
-and, when it is overdue, its CSV line and its XLSX row (``<row>`` XML), labels included (from a
-temporary table of the labels, ``label_table``). Python only joins and writes these strings, a
-batch at a time, and compares the snapshot lines with the previous run's (``ChangeTracker``):
-the lines of a batch equal to the previous ones are skipped at once, and only the lines that
-differ are parsed. Memory holds one batch and the counters, whatever the number of
-recommendations.
+**Rows in batches.** ``iter_batches`` reads the recommendations by primary key, in batches of
+``QUERIES_PER_BATCH`` queries each; the database sends each assignment's plain columns (the
+cheapest for it to send and for the driver to decode: formatting the strings in SQL cost the
+database more than Python), and Python makes each assignment's snapshot line and, when it is
+overdue, its CSV line and its XLSX row (``<row>`` XML) from cells made once per label and date
+(``OverdueCells``). The rows are written a batch at a time, and the snapshot lines compared with
+the previous run's (``ChangeTracker``): the lines of a batch equal to the previous ones are
+skipped at once, and only the lines that differ are parsed. Memory holds one batch and the
+counters, whatever the number of recommendations.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import shutil
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from .enums import AssignmentRole, ImplementationStatus
+from .enums import ImplementationStatus
 from .models import Recommendation
 from .report_figures import (
     ASSIGNMENT,
@@ -49,7 +50,6 @@ BATCH_SIZE = 5000
 # Per batch: its recommendations' keys, then its assignments' rows.
 QUERIES_PER_BATCH = 2
 HTML_LIST_CAP = 200
-LABEL_TABLE = "idm_report_labels"
 
 OVERDUE_COLUMNS = [
     "reference",
@@ -72,7 +72,7 @@ CHANGE_COLUMNS = [
     "progress",
 ]
 
-# --- Labels for the database ---------------------------------------------------------------------
+# --- Reading the rows ----------------------------------------------------------------------------
 
 
 def csv_field(value) -> str:
@@ -81,60 +81,6 @@ def csv_field(value) -> str:
     if any(char in text for char in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
-
-
-@contextmanager
-def label_table(labels: Labels) -> Iterator[str]:
-    """A temporary table of the labels the overdue rows show, ready-made as a CSV field and as
-    an XLSX cell: ``(kind, id, csv, xml)``, kind "d" a dialogue, "w" a workshop, "o" an agency.
-    Bounded (reference data); dropped at the end."""
-    rows = [
-        *(("d", pk, label[0]) for pk, label in labels.dialogues.items()),
-        *(("w", pk, label[1]) for pk, label in labels.workshops.items()),
-        *(("o", pk, label[0]) for pk, label in labels.organisations.items()),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {LABEL_TABLE}")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {LABEL_TABLE} "
-            "(kind VARCHAR(1) NOT NULL, id INTEGER NOT NULL, csv TEXT NOT NULL, xml TEXT NOT NULL)"
-        )
-        try:
-            if rows:
-                cursor.executemany(
-                    f"INSERT INTO {LABEL_TABLE} (kind, id, csv, xml) VALUES (%s, %s, %s, %s)",  # noqa: S608
-                    [
-                        (kind, pk, csv_field(text), StreamedTable.cell(str(text)))
-                        for kind, pk, text in rows
-                    ],
-                )
-            yield LABEL_TABLE
-        finally:
-            cursor.execute(f"DROP TABLE IF EXISTS {LABEL_TABLE}")
-
-
-def _iso_dates() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW DateStyle")
-        return cursor.fetchone()[0].upper().startswith("ISO")
-
-
-def _concat(parts: list[str]) -> str:
-    """SQL joining text expressions (none NULL): ``concat()`` on PostgreSQL, one call instead of
-    a new string per ``||``; ``||`` elsewhere."""
-    if connection.vendor == "postgresql":
-        return f"concat({', '.join(parts)})"
-    return f"({' || '.join(parts)})"
-
-
-def _mapped(column: str, mapping: dict, otherwise: str) -> tuple[str, list]:
-    """``CASE column WHEN key THEN value ... ELSE otherwise END`` with parameters."""
-    whens = " ".join("WHEN %s THEN %s" for _key in mapping)
-    params = [item for pair in mapping.items() for item in pair]
-    return f"CASE {column} {whens} ELSE {otherwise} END", params
-
-
-# --- Reading the rows ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -151,119 +97,82 @@ class Batch:
     overdue_xml: list[str]
 
 
-def _rows_sql(rec_sql: str, *, today: dt.date, labels: Labels, table: str) -> tuple[str, list]:
-    """The query of a batch's assignment rows: parameters ``[*params, first row number, first,
-    last, *scope params]``, ``params`` returned. Columns: the snapshot line; for overdue
-    assignments, the CSV line and the XLSX row (else NULL)."""
-    due = "COALESCE(a.due_date, s.start_date)"
-    day = connection.ops.adapt_datefield_value(today)
-    if connection.vendor == "postgresql":
-        days = f"(CAST(%s AS DATE) - {due})"
-        # A date as text is ISO (2026-03-10) under the default DateStyle; else to_char (slower).
-        due_text = f"CAST({due} AS TEXT)" if _iso_dates() else f"to_char({due}, 'YYYY-MM-DD')"
-    else:
-        days, due_text = f"CAST(julianday(%s) - julianday({due}) AS INTEGER)", due
-    overdue, overdue_params = overdue_sql(today)
-    status_csv, status_csv_params = _mapped(
-        "a.status", {value: csv_field(label) for value, label in labels.statuses.items()}, "''"
-    )
-    status_xml, status_xml_params = _mapped(
-        "a.status",
-        {value: StreamedTable.cell(label) for value, label in labels.statuses.items()},
-        "'<c/>'",
-    )
-    roles = {"": "", **{role.value: role.value for role in AssignmentRole}}
-    role_csv, role_csv_params = _mapped(
-        "a.role",
-        {key: csv_field(value) for key, value in roles.items()},
-        _concat(["'\"'", "REPLACE(a.role, '\"', '\"\"')", "'\"'"]),
-    )
-    role_xml, role_xml_params = _mapped(
-        "a.role",
-        {key: StreamedTable.cell(value) for key, value in roles.items()},
-        _concat(
-            [
-                "'<c t=\"inlineStr\"><is><t>'",
-                "REPLACE(REPLACE(REPLACE(a.role, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')",
-                "'</t></is></c>'",
+class OverdueCells:
+    """The parts of the overdue rows that repeat, as CSV fields and XLSX cells, each made once:
+    per (dialogue, workshop, agency, role, status) the labels' cells, per due date the date's
+    and the days overdue's. Bounded by the reference data and the calendar, not by the rows."""
+
+    def __init__(self, labels: Labels, today: dt.date):
+        self.labels, self.today = labels, today
+        self.middles: dict[tuple, tuple[str, str]] = {}
+        self.dues: dict[object, tuple[str, str]] = {}
+
+    def middle(self, key: tuple) -> tuple[str, str]:
+        """``key``: (dialogue_id, workshop_id, organisation_id, role, status)."""
+        found = self.middles.get(key)
+        if found is None:
+            dialogue_id, workshop_id, org_id, role, status = key
+            labels = self.labels
+            dialogue = labels.dialogues.get(dialogue_id)
+            workshop = labels.workshops.get(workshop_id)
+            values = [
+                dialogue[0] if dialogue else "",
+                workshop[1] if workshop else "",
+                labels.organisation(org_id)[0],
+                role,
+                labels.status(status),
             ]
-        ),
-    )
-    cat = _concat
+            texts = ["" if value is None else str(value) for value in values]
+            found = self.middles[key] = (
+                ",".join(map(csv_field, texts)),
+                "".join(map(StreamedTable.cell, texts)),
+            )
+        return found
 
-    def text(value: str) -> list[str]:
-        return ["'<c t=\"inlineStr\"><is><t>'", value, "'</t></is></c>'"]
+    def due(self, value) -> tuple[str, str]:
+        """The due date (a date, or its text on SQLite) and the days overdue."""
+        found = self.dues.get(value)
+        if found is None:
+            due = _as_date(value)
+            iso, days = due.isoformat(), (self.today - due).days
+            found = self.dues[value] = (
+                f"{iso},{days}",
+                f'{StreamedTable.cell(iso)}<c t="n"><v>{days}</v></c>',
+            )
+        return found
 
-    def number(value: str) -> list[str]:
-        return ["'<c t=\"n\"><v>'", f"CAST({value} AS TEXT)", "'</v></c>'"]
 
-    fields = [
-        "CAST(a.recommendation_id AS TEXT)",
-        "CAST(a.id AS TEXT)",
-        "CAST(a.organisation_id AS TEXT)",
-        "a.status",
-        "CAST(a.progress AS TEXT)",
-        "r.reference",
-    ]
-    line = cat([part for field in fields for part in (field, "%s")][:-1])
-    csv_fields = [
-        "r.reference",
-        "COALESCE(d.csv, '')",
-        "COALESCE(w.csv, '')",
-        "COALESCE(o.csv, CAST(a.organisation_id AS TEXT))",
-        role_csv,
-        status_csv,
-        "CAST(a.progress AS TEXT)",
-        due_text,
-        f"CAST({days} AS TEXT)",
-    ]
-    csv_line = cat([part for field in csv_fields for part in (field, "','")][:-1])
-    xml_cells = [
-        *text("r.reference"),
-        "COALESCE(d.xml, '<c/>')",
-        "COALESCE(w.xml, '<c/>')",
-        f"COALESCE(o.xml, {cat(text('CAST(a.organisation_id AS TEXT)'))})",
-        role_xml,
-        status_xml,
-        *number("a.progress"),
-        *text(due_text),
-        *number(days),
-    ]
-    xml_row = cat(
-        [
-            "'<row r=\"'",
-            "CAST(%s + SUM(x.late) OVER (ORDER BY x.rid, x.aid ROWS UNBOUNDED PRECEDING) AS TEXT)",
-            "'\">'",
-            "x.xml_cells",
-            "'</row>'",
-        ]
-    )
-    inner = (
-        f"SELECT a.recommendation_id AS rid, a.id AS aid, {overdue} AS late, {line} AS line, "  # noqa: S608
-        f"{csv_line} AS csv_line, {cat(xml_cells)} AS xml_cells "
+def _rows_sql(rec_sql: str, *, today: dt.date) -> tuple[str, list]:
+    """The query of a batch's assignment rows: parameters ``[*params, *scope params, first,
+    last, first, last]``, ``params`` returned. Columns: ``recommendation_id, id,
+    organisation_id, status, progress, reference``, the due date when the assignment is overdue
+    (else NULL), ``dialogue_id, workshop_id, role``; sorted by recommendation, then by id."""
+    overdue, overdue_params = overdue_sql(today)
+    sql = (
+        "SELECT a.recommendation_id, a.id, a.organisation_id, a.status, a.progress, "  # noqa: S608
+        f"r.reference, CASE WHEN {overdue} = 1 THEN COALESCE(a.due_date, s.start_date) END, "
+        f"r.dialogue_id, r.workshop_id, a.role "
         f"FROM ({rec_sql}) r JOIN {ASSIGNMENT} a ON a.recommendation_id = r.id "
         f"LEFT JOIN {SESSION} s ON s.id = a.due_before_session_id "
-        f"LEFT JOIN {table} d ON d.kind = 'd' AND d.id = r.dialogue_id "
-        f"LEFT JOIN {table} w ON w.kind = 'w' AND w.id = r.workshop_id "
-        f"LEFT JOIN {table} o ON o.kind = 'o' AND o.id = a.organisation_id "
         f"WHERE a.recommendation_id > %s AND a.recommendation_id <= %s "
-        f"AND r.id > %s AND r.id <= %s"
+        f"AND r.id > %s AND r.id <= %s ORDER BY a.recommendation_id, a.id"
     )
-    inner_params = [
-        *overdue_params,
-        *["\t"] * 5,
-        *role_csv_params,
-        *status_csv_params,
-        day,
-        *role_xml_params,
-        *status_xml_params,
-        day,
-    ]
-    sql = (
-        "SELECT x.line, CASE WHEN x.late = 1 THEN x.csv_line END, "  # noqa: S608
-        f"CASE WHEN x.late = 1 THEN {xml_row} END FROM ({inner}) x ORDER BY x.rid, x.aid"
-    )
-    return sql, inner_params
+    return sql, overdue_params
+
+
+def _pipeline():
+    """On PostgreSQL with psycopg 3, the connection in pipeline mode: a query is sent without
+    waiting for the previous one's result, so the database reads a batch while Python formats
+    the one before. Elsewhere nothing."""
+    if connection.vendor != "postgresql":
+        return nullcontext()
+    connection.ensure_connection()
+    raw = connection.connection
+    if not hasattr(raw, "pipeline"):  # psycopg2
+        return nullcontext()
+    from psycopg import Pipeline
+
+    return raw.pipeline() if Pipeline.is_supported() else nullcontext()
 
 
 def iter_batches(
@@ -277,29 +186,62 @@ def iter_batches(
     in batches of recommendations by primary key, ``QUERIES_PER_BATCH`` queries each: the
     recommendations' keys, then their assignments' rows (``_rows_sql``), sorted by
     recommendation, then by id. A batch's assignments are selected by the range of its
-    recommendations' keys, not by a list of thousands of parameters."""
+    recommendations' keys, not by a list of thousands of parameters.
+
+    The rows come as plain columns (the cheapest for the database to send and for the driver
+    to decode) and are formatted here: the snapshot line of each, the CSV line and XLSX row of
+    the overdue ones from ``OverdueCells``, only the reference (plain text: the database's
+    check constraint ``recommendation_reference_format``), the progress and the row number
+    changing from row to row. On PostgreSQL the next batch's rows are asked for before a batch
+    is formatted (``_pipeline``): the database works on them meanwhile. The pipeline ends before
+    each batch is handed over: the caller may use the connection between batches."""
     batch_size = batch_size or BATCH_SIZE
     labels = labels or Labels.load()
+    cells = OverdueCells(labels, today)
+    middles, dues = cells.middles, cells.dues
     rec_sql, rec_params = scope_sql(scope)
-    last = 0
-    overdue_rows = 1  # the header row of the XLSX sheet
-    with label_table(labels) as table, connection.cursor() as cursor:
-        sql, params = _rows_sql(rec_sql, today=today, labels=labels, table=table)
-        while True:
-            keys = list(
-                scope.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch_size]
-            )
-            if not keys:
-                return
-            first, last = last, keys[-1]
-            cursor.execute(sql, [overdue_rows, *params, *rec_params, first, last, first, last])
+    sql, params = _rows_sql(rec_sql, today=today)
+
+    def keys_after(key: int) -> list[int]:
+        return list(
+            scope.filter(pk__gt=key).order_by("pk").values_list("pk", flat=True)[:batch_size]
+        )
+
+    number = 1  # the XLSX sheet's row: the header is row 1
+    first, keys = 0, keys_after(0)
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *rec_params, *[first, keys[-1]] * 2])
+        while keys:
+            last = keys[-1]
             rows = cursor.fetchall()
-            overdue_csv = [row[1] for row in rows if row[1] is not None]
-            overdue_xml = [row[2] for row in rows if row[2] is not None]
-            overdue_rows += len(overdue_xml)
-            yield Batch(len(keys), first, last, [row[0] for row in rows], overdue_csv, overdue_xml)
-            if len(keys) < batch_size:
-                return
+            # A last query finds nothing more unless this batch was short.
+            following = keys_after(last) if len(keys) == batch_size else []
+            # The next batch's rows asked for, then this batch formatted while the database
+            # reads them; leaving the pipeline waits for them, so that the caller has the
+            # connection as usual between batches.
+            with _pipeline():
+                if following:
+                    cursor.execute(sql, [*params, *rec_params, *[last, following[-1]] * 2])
+                lines, overdue_csv, overdue_xml = [], [], []
+                line, csv_line, xml_row = lines.append, overdue_csv.append, overdue_xml.append
+                for rid, aid, org_id, status, progress, reference, due, d_id, w_id, role in rows:
+                    line(f"{rid}\t{aid}\t{org_id}\t{status}\t{progress}\t{reference}")
+                    if due is None:
+                        continue
+                    key = (d_id, w_id, org_id, role, status)
+                    middle = middles.get(key) or cells.middle(key)
+                    dates = dues.get(due) or cells.due(due)
+                    number += 1
+                    csv_line(f"{reference},{middle[0]},{progress},{dates[0]}")
+                    xml_row(
+                        f'<row r="{number}"><c t="inlineStr"><is><t>{reference}</t></is></c>'
+                        f'{middle[1]}<c t="n"><v>{progress}</v></c>{dates[1]}</row>'
+                    )
+                del rows
+            yield Batch(len(keys), first, last, lines, overdue_csv, overdue_xml)
+            first, keys = last, following
 
 
 def overdue_top(

@@ -32,12 +32,13 @@ superseded or archived).
 scope (``report_figures.tally_scope``: a constant number of queries; on PostgreSQL outside a
 transaction, on a connection of its own while the rows are read). The long tables are read in
 batches of recommendations by primary key with a constant number of queries per batch
-(``QUERIES_PER_BATCH``, ``report_outputs.iter_batches``): the database formats each
-assignment's snapshot line and each overdue row's CSV line and XLSX ``<row>``; Python writes
-them and compares the snapshot lines with the previous run's (``ChangeTracker``: only lines that
-differ are parsed). The report's CSV copies the overdue and changed rows' file, and the XLSX
-(summary sheets by openpyxl's write-only mode) has their XML spliced into its sheets. Memory
-does not grow with the number of recommendations.
+(``QUERIES_PER_BATCH``, ``report_outputs.iter_batches``): the database sends plain columns,
+Python formats each assignment's snapshot line and each overdue row's CSV line and XLSX
+``<row>`` (the repeated cells made once), writes them and compares the snapshot lines with the
+previous run's (``ChangeTracker``: only lines that differ are parsed). The longest overdue rows
+(for the HTML) are found on the counting's connection too. The report's CSV copies the overdue
+and changed rows' file, and the XLSX (summary sheets by openpyxl's write-only mode) has their
+XML spliced into its sheets. Memory does not grow with the number of recommendations.
 
 **Never half-written.** The files are made in a temporary folder; they are stored and the run
 marked done in one transaction at the end. Any error marks the run failed with its text, and no
@@ -54,7 +55,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -325,14 +326,19 @@ class Built:
     files: dict  # field name -> (file name, path)
 
 
+# PostgreSQL's work_mem for the counting's transaction.
+COUNTING_WORK_MEM = "32MB"
+
+
 class _Counting(threading.Thread):
     """``tally_scope`` on a connection of its own, while this one reads the rows, in a
-    transaction on the reading transaction's snapshot: both see the same data."""
+    transaction on the reading transaction's snapshot: both see the same data. Then, given the
+    labels, the longest overdue rows (``overdue_top``, in ``top``)."""
 
-    def __init__(self, scope, today, snapshot: str):
+    def __init__(self, scope, today, snapshot: str, labels: Labels | None = None):
         super().__init__(name="report-counting", daemon=True)
-        self.scope, self.today, self.snapshot = scope, today, snapshot
-        self.tally = self.error = None
+        self.scope, self.today, self.snapshot, self.labels = scope, today, snapshot, labels
+        self.tally = self.top = self.error = None
 
     def run(self):
         try:
@@ -340,7 +346,15 @@ class _Counting(threading.Thread):
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     cursor.execute("SET TRANSACTION SNAPSHOT %s", [self.snapshot])
+                    # Room for the counting's hash aggregates in memory (else the planner
+                    # sorts the scope's assignments on disk): a few MB of groups, this
+                    # transaction only.
+                    cursor.execute(f"SET LOCAL work_mem = '{COUNTING_WORK_MEM}'")
                 self.tally = tally_scope(self.scope, today=self.today)
+                if self.labels is not None:
+                    self.top = overdue_top(
+                        self.scope, today=self.today, labels=self.labels, limit=HTML_LIST_CAP
+                    )
         except BaseException as error:  # noqa: BLE001 - raised again by result()
             self.error = error
         finally:
@@ -354,14 +368,17 @@ class _Counting(threading.Thread):
 
 
 @contextmanager
-def consistent_reading(scope, *, today: dt.date) -> Iterator[_Counting | None]:
+def consistent_reading(
+    scope, *, today: dt.date, labels: Labels | None = None
+) -> Iterator[_Counting | None]:
     """The reading of a report in one snapshot of the database, so that its counts and its rows
     agree even while agencies report.
 
     On PostgreSQL outside a transaction: a REPEATABLE READ transaction whose snapshot is exported
     to a second connection that counts the figures meanwhile (the database works on them while
-    Python writes the rows); yields that counting. Elsewhere (SQLite, or inside a transaction,
-    as in tests) yields None: the caller counts in line, in the transaction it is in, if any.
+    Python writes the rows), and, given ``labels``, finds the longest overdue rows; yields that
+    counting. Elsewhere (SQLite, or inside a transaction, as in tests) yields None: the caller
+    counts in line, in the transaction it is in, if any.
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         yield None
@@ -371,7 +388,7 @@ def consistent_reading(scope, *, today: dt.date) -> Iterator[_Counting | None]:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("SELECT pg_export_snapshot()")
             (snapshot,) = cursor.fetchone()
-        counting = _Counting(scope, today, snapshot)
+        counting = _Counting(scope, today, snapshot, labels)
         counting.start()
         try:
             yield counting
@@ -382,8 +399,8 @@ def consistent_reading(scope, *, today: dt.date) -> Iterator[_Counting | None]:
 def write_batch(
     batch, *, snapshot: SnapshotWriter, overdue_table: StreamedTable, changes: ChangeTracker
 ) -> None:
-    """A batch's rows, as the database formatted them, to the snapshot, the overdue table and
-    the comparison with the previous snapshot."""
+    """A batch's formatted rows to the snapshot, the overdue table and the comparison with the
+    previous snapshot."""
     snapshot.write_lines(batch.lines)
     overdue_table.write_formatted(batch.overdue_csv, batch.overdue_xml)
     changes.compare(batch.last, batch.lines)
@@ -411,7 +428,7 @@ def compute_report(
             )
         except FileNotFoundError:
             logger.warning("report run %s: snapshot of run %s is missing", run.pk, previous.pk)
-    with consistent_reading(scope, today=today) as counting:
+    with consistent_reading(scope, today=today, labels=labels) as counting:
         count = 0
         snapshot = SnapshotWriter(tmp / "snapshot.tsv.gz")
         tables = []
@@ -421,11 +438,17 @@ def compute_report(
             changes_table = StreamedTable(tmp, "changes", CHANGE_COLUMNS, unique_columns={0})
             tables.append(changes_table)
             changes = ChangeTracker(previous_handle, changes_table, labels)
-            for batch in iter_batches(scope, today=today, labels=labels, batch_size=batch_size):
-                write_batch(batch, snapshot=snapshot, overdue_table=overdue_table, changes=changes)
-                count += batch.recommendations
-                if progress is not None:
-                    progress(batch.recommendations)
+            # Closed at once on an error (its cursor with it).
+            with closing(
+                iter_batches(scope, today=today, labels=labels, batch_size=batch_size)
+            ) as batches:
+                for batch in batches:
+                    write_batch(
+                        batch, snapshot=snapshot, overdue_table=overdue_table, changes=changes
+                    )
+                    count += batch.recommendations
+                    if progress is not None:
+                        progress(batch.recommendations)
             changes.finish()
         finally:
             for table in tables:
@@ -435,8 +458,11 @@ def compute_report(
                 previous_handle.close()
             if previous_raw is not None:
                 previous_raw.close()
-        top = overdue_top(scope, today=today, labels=labels, limit=HTML_LIST_CAP)
-        tally = counting.result() if counting is not None else tally_scope(scope, today=today)
+        if counting is not None:
+            tally, top = counting.result(), counting.top
+        else:
+            top = overdue_top(scope, today=today, labels=labels, limit=HTML_LIST_CAP)
+            tally = tally_scope(scope, today=today)
 
     figures = figures_from_tally(tally, labels)
     figures["as_of"] = timezone.localtime(as_of).isoformat(timespec="seconds")

@@ -112,6 +112,8 @@ def test_report_figures_on_the_2005_dataset_match_counts_made_independently(idm_
     assignments = [a for r in recommendations for a in r.assignments.all()]
     assert run.recommendation_count == len(recommendations) == figures["totals"]["recommendations"]
     assert len(recommendations) == 257
+    # Recommendations under several policy domains are counted once in the totals.
+    assert any(len(r.policy_domains.all()) > 1 and r.assignments.all() for r in recommendations)
     assert figures["totals"]["assignments"] == len(assignments) > 50
 
     def overdue(a):
@@ -325,6 +327,26 @@ def test_queries_per_batch_are_constant(db):
         tally = reporting.tally_scope(scope, today=today)
     assert len(counted) == reporting.TALLY_QUERIES
     assert sum(tally.recommendations.values()) == 7 and sum(tally.assignments.values()) == 7
+
+
+def test_reading_stopped_early_leaves_the_connection_usable(db):
+    """On PostgreSQL the next batch's rows are asked for before a batch is handed over (in
+    pipeline mode, left before each batch): the connection serves other queries between batches
+    and after the reading is closed half-way."""
+    for _ in range(3):
+        AssignmentFactory(recommendation=RecommendationFactory(state=RecommendationState.ADOPTED))
+    batches = reporting.iter_batches(
+        reporting.report_scope(), today=dt.date(2026, 1, 1), batch_size=1
+    )
+    assert len(next(batches).lines) == 1
+    assert Recommendation.objects.filter(state=RecommendationState.ADOPTED).count() == 3
+    assert len(next(batches).lines) == 1
+    batches.close()
+    assert Recommendation.objects.count() == 3
+    again = reporting.iter_batches(
+        reporting.report_scope(), today=dt.date(2026, 1, 1), batch_size=2
+    )
+    assert sum(len(batch.lines) for batch in again) == 3
 
 
 # --- Building: once, all or nothing, mailed ------------------------------------------------------
@@ -560,6 +582,17 @@ def test_counting_on_its_own_connection_gives_the_same_figures(settings, tmp_pat
     assert run.figures["totals"] == inline["totals"]
     assert run.figures["totals"]["overdue"] == 2
     assert run.figures["by_agency"] == inline["by_agency"]
+    # The longest overdue rows, found on the counting's connection too.
+    top = reporting.overdue_top(
+        reporting.report_scope(),
+        today=timezone.localdate(),
+        labels=reporting.Labels.load(),
+        limit=reporting.HTML_LIST_CAP,
+    )
+    assert len(top) == 2
+    assert run.figures["overdue"]["top"] == [
+        dict(zip(reporting.OVERDUE_COLUMNS, row, strict=True)) for row in top
+    ]
 
 
 @pytest.mark.skipif(
