@@ -369,6 +369,24 @@ def test_build_mails_the_secretariat_with_the_csv_and_xlsx_and_a_link(db, mailou
     assert "\n" not in mail.subject
 
 
+def test_files_beyond_the_attachment_budget_are_linked_not_attached(db, mailoutbox, monkeypatch):
+    RecommendationFactory(state=RecommendationState.ADOPTED)
+    run = build()  # mailed with both files
+    ReportRun.objects.filter(pk=run.pk).update(emailed_at=None)
+    run.refresh_from_db()
+    monkeypatch.setattr(reporting, "MAX_ATTACHMENT_BYTES", run.xlsx_file.size)
+
+    reporting.report_run_email(run=run)
+
+    mail = mailoutbox[-1]
+    assert [name.rsplit(".", 1)[1] for name, _content, _type in mail.attachments] == ["xlsx"]
+    csv_name = Path(run.csv_file.name).name
+    assert f"Too large to attach, download them from the admin: {csv_name}." in " ".join(
+        mail.body.split()
+    )
+    assert csv_name in mail.alternatives[0][0]
+
+
 def test_building_a_done_run_again_changes_nothing(db, mailoutbox):
     RecommendationFactory(state=RecommendationState.ADOPTED)
     run = build()
