@@ -952,5 +952,6 @@ class EvidenceFileAdmin(SecretariatOnlyMixin, NoRevertMixin, NothingDeletedMixin
     def has_change_permission(self, request, obj=None):
         return False
 
+
 # Reminders and report runs have admin modules of their own.
 from . import admin_reminders, admin_reports  # noqa: E402, F401

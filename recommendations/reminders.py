@@ -87,8 +87,9 @@ REMINDER_MAX_ATTEMPTS = 5
 RETRY_FIRST_DELAY = dt.timedelta(minutes=2)  # then 4, 8, 16 minutes
 # A pending reminder younger than this still has its own task on the way: not re-queued yet.
 REQUEUE_AFTER = dt.timedelta(minutes=5)
-# A reminder "being sent" for longer than this lost its worker (the mail timeout is far shorter):
-# the sweep queues it again and the next attempt resolves the claim.
+# A reminder "being sent" for longer than this lost its worker: the sending task is stopped well
+# before (its time limit, ``tasks.send_reminder_task``); the sweep queues it again and the next
+# attempt resolves the claim.
 SENDING_STALE_AFTER = dt.timedelta(minutes=5)
 # A task arriving this much before its retry time is on time (clocks of two machines).
 EARLY_TOLERANCE = dt.timedelta(seconds=5)
@@ -415,6 +416,33 @@ def _claim(
                     reminder.pk,
                 )
                 return None, "already sent"
+            # A lost claim counts as an attempt: a reminder whose sending keeps stopping its
+            # worker ends failed (and shows in the admin) instead of going out again and again.
+            reminder.attempts += 1
+            reminder.last_error = (
+                f"The worker sending it stopped (claimed at {reminder.claimed_at:%Y-%m-%d %H:%M} "
+                "UTC)."
+            )
+            if reminder.attempts >= REMINDER_MAX_ATTEMPTS:
+                reminder.state = ReminderState.FAILED
+                reminder.claim_token = ""
+                reminder.next_attempt_at = None
+                reminder.save(
+                    update_fields=[
+                        "state",
+                        "attempts",
+                        "last_error",
+                        "claim_token",
+                        "next_attempt_at",
+                        "updated_at",
+                    ]
+                )
+                logger.error(
+                    "reminder %s failed: its worker stopped while sending it %s times",
+                    reminder.pk,
+                    reminder.attempts,
+                )
+                return None, "failed"
             logger.warning(
                 "reminder %s: its worker stopped while sending (since %s); %s",
                 reminder.pk,
@@ -441,7 +469,15 @@ def _claim(
         reminder.claimed_at = now
         reminder.claim_token = uuid.uuid4().hex
         reminder.save(
-            update_fields=["state", "claimed_at", "claim_token", "message_id", "updated_at"]
+            update_fields=[
+                "state",
+                "claimed_at",
+                "claim_token",
+                "message_id",
+                "attempts",
+                "last_error",
+                "updated_at",
+            ]
         )
     return reminder, None
 
@@ -499,8 +535,12 @@ def _record_failure(*, reminder: Reminder, token: str, now: dt.datetime, error: 
     with transaction.atomic():
         reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
         if reminder.state != ReminderState.SENDING or reminder.claim_token != token:
-            logger.warning("reminder %s: a stale attempt failed: %s", reminder.pk, error)
-            return "failed"
+            logger.warning(
+                "reminder %s: an attempt taken over by another worker failed: %s",
+                reminder.pk,
+                error,
+            )
+            return "taken over"
         reminder.attempts += 1
         reminder.last_error = f"{error.__class__.__name__}: {error}"[:2000]
         reminder.claim_token = ""

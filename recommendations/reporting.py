@@ -341,6 +341,7 @@ class _Counting(threading.Thread):
         super().__init__(name="report-counting", daemon=True)
         self.scope, self.today, self.snapshot, self.labels = scope, today, snapshot, labels
         self.tally = self.top = self.error = None
+        self.reported = False
 
     def run(self):
         try:
@@ -396,6 +397,26 @@ def consistent_reading(
             yield counting
         finally:
             counting.join()  # the snapshot must outlive its import
+            if counting.error is not None and not counting.reported:
+                logger.warning("report counting on a second connection failed: %r", counting.error)
+
+
+def _counted(
+    counting: _Counting | None, scope, *, today: dt.date, labels: Labels
+) -> tuple[Tally, list]:
+    """The figures and the longest overdue rows: the counting's, or counted here, in this
+    transaction (so on the same snapshot), when there is no counting or it failed (say, no
+    second connection to be had)."""
+    if counting is not None:
+        try:
+            return counting.result(), counting.top
+        except Exception as error:  # noqa: BLE001 - counted again below
+            counting.reported = True
+            logger.warning(
+                "report counting on a second connection failed (%r): counted here", error
+            )
+    top = overdue_top(scope, today=today, labels=labels, limit=HTML_LIST_CAP)
+    return tally_scope(scope, today=today), top
 
 
 def write_batch(
@@ -460,11 +481,7 @@ def compute_report(
                 previous_handle.close()
             if previous_raw is not None:
                 previous_raw.close()
-        if counting is not None:
-            tally, top = counting.result(), counting.top
-        else:
-            top = overdue_top(scope, today=today, labels=labels, limit=HTML_LIST_CAP)
-            tally = tally_scope(scope, today=today)
+        tally, top = _counted(counting, scope, today=today, labels=labels)
 
     figures = figures_from_tally(tally, labels)
     figures["as_of"] = timezone.localtime(as_of).isoformat(timespec="seconds")

@@ -23,7 +23,15 @@ def sweep_reminders_task() -> dict:
     return summary.as_dict()
 
 
-@shared_task(name="recommendations.send_reminder", bind=True, max_retries=None)
+@shared_task(
+    name="recommendations.send_reminder",
+    bind=True,
+    max_retries=None,
+    # A slow mail server cannot keep a reminder "being sent" until the sweep takes it over
+    # (reminders.SENDING_STALE_AFTER, 5 minutes): the send is stopped after 3 minutes.
+    time_limit=180,
+    soft_time_limit=150,
+)
 def send_reminder_task(self, *, reminder_id: int) -> str:
     """Send one reminder; a temporary failure is retried later, the last one marked failed."""
     from .reminders import ReminderRetry, reminder_send

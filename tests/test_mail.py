@@ -5,7 +5,7 @@ import os
 
 from django.core.mail import EmailMessage
 
-from config.mail import message_delivered
+from config.mail import message_delivered, messages_delivered
 
 
 def _send(message_id: str) -> None:
@@ -31,15 +31,35 @@ def test_the_file_backend_finds_a_message_by_its_message_id(settings, tmp_path):
     assert message_delivered("<reminder-3.event@idm.example.org>") is False
 
 
-def test_the_file_backend_search_spans_its_read_chunks(settings, tmp_path, monkeypatch):
+def test_a_message_cut_off_while_being_written_is_not_delivered(settings, tmp_path):
+    """A worker killed while the file backend wrote: the headers are there, not the end."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = str(tmp_path)
-    monkeypatch.setattr("config.mail.CHUNK", 7)  # the Message-ID line spans many chunks
-
     _send("<reminder-10.followup_due@idm.example.org>")
+    [written] = tmp_path.glob("*.log")
+    whole = written.read_bytes()
+    written.write_bytes(whole[: whole.index(b"Body")])
 
+    assert message_delivered("<reminder-10.followup_due@idm.example.org>") is False
+    written.write_bytes(whole)
     assert message_delivered("<reminder-10.followup_due@idm.example.org>") is True
-    assert message_delivered("<reminder-11.followup_due@idm.example.org>") is False
+
+
+def test_several_message_ids_are_looked_up_in_one_pass(settings, tmp_path):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path)
+    _send("<decision-1.1.1@idm.example.org>")
+    _send("<decision-1.1.3@idm.example.org>")
+
+    assert messages_delivered(
+        [
+            "<decision-1.1.1@idm.example.org>",
+            "<decision-1.1.2@idm.example.org>",
+            "<decision-1.1.3@idm.example.org>",
+        ]
+    ) == {"<decision-1.1.1@idm.example.org>", "<decision-1.1.3@idm.example.org>"}
+    # A Message-ID that another one begins with is not taken for it.
+    assert message_delivered("<decision-1.1.1@idm.example.org") is False
 
 
 def test_the_memory_backend_answers_and_smtp_cannot_tell(settings, mailoutbox):

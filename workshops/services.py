@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from config.mail import message_delivered
+from config.mail import messages_delivered
 from config.queue import enqueue_on_commit
 from idm.models import Meeting, PolicyDomain
 from stakeholders.models import Organisation
@@ -700,15 +700,23 @@ def proposal_decision_notify(*, proposal: ThemeProposal) -> int:
         "outcome": str(context["outcome"]).lower(),
     }
     host = urlsplit(settings.SITE_URL).hostname or "localhost"
-    decided = int(proposal.decided_at.timestamp()) if proposal.decided_at else 0
-    messages, seen = [], set()
+    decided = f"{proposal.decided_at:%Y%m%d%H%M%S%f}" if proposal.decided_at else "0"
+    recipients, seen = [], set()
     for user in users:
-        if user.email.lower() in seen:
+        if user.email.lower() not in seen:
+            seen.add(user.email.lower())
+            recipients.append((user, f"<decision-{proposal.pk}.{decided}.{user.pk}@{host}>"))
+    # Handed over by an attempt that stopped before recording it: not sent again.
+    delivered = (
+        messages_delivered(
+            [message_id for _user, message_id in recipients], since=proposal.decided_at
+        )
+        or set()
+    )
+    messages = []
+    for user, message_id in recipients:
+        if message_id in delivered:
             continue
-        seen.add(user.email.lower())
-        message_id = f"<decision-{proposal.pk}.{decided}.{user.pk}@{host}>"
-        if message_delivered(message_id, since=proposal.decided_at):
-            continue  # handed over by an attempt that stopped before recording it
         recipient = {**context, "user": user, "delegation": user.representative.organisation}
         message = EmailMultiAlternatives(
             subject=subject,

@@ -794,6 +794,42 @@ def test_a_stale_claim_the_mail_backend_cannot_check_is_sent_again_with_the_same
     assert "cannot tell whether it went out" in caplog.text
 
 
+def test_a_reminder_whose_sending_keeps_stopping_its_worker_ends_failed(settings, time_machine):
+    from recommendations.reminders import SENDING_STALE_AFTER
+
+    SMTP_LIKE_OUTBOX.clear()
+    settings.EMAIL_BACKEND = f"{__name__}.SmtpLikeBackend"  # cannot tell what it delivered
+    time_machine.move_to(at(DUE), tick=False)
+    reminder = ReminderFactory()
+
+    def lose_the_claim(token):
+        """Claimed, handed over, and the worker killed before it recorded anything."""
+        Reminder.objects.filter(pk=reminder.pk).update(
+            state=State.SENDING, claimed_at=timezone.now(), claim_token=token
+        )
+        time_machine.shift(SENDING_STALE_AFTER)
+
+    for attempt in range(1, REMINDER_MAX_ATTEMPTS):
+        lose_the_claim(f"lost-{attempt}")
+        assert reminder_send(reminder=reminder) == "sent"  # again, with the same Message-ID
+        reminder.refresh_from_db()
+        assert reminder.attempts == attempt
+
+    lose_the_claim("lost-last")
+    assert reminder_send(reminder=reminder) == "failed"
+    reminder.refresh_from_db()
+    assert (reminder.state, reminder.attempts) == (State.FAILED, REMINDER_MAX_ATTEMPTS)
+    assert "The worker sending it stopped" in reminder.last_error
+    assert len(SMTP_LIKE_OUTBOX) == REMINDER_MAX_ATTEMPTS - 1
+
+
+def test_the_sending_task_stops_before_its_claim_could_be_taken_over():
+    from recommendations.reminders import SENDING_STALE_AFTER
+
+    task = tasks.send_reminder_task
+    assert task.soft_time_limit < task.time_limit < SENDING_STALE_AFTER.total_seconds()
+
+
 def test_a_send_that_cannot_build_its_message_counts_an_attempt(time_machine, monkeypatch):
     time_machine.move_to(at(DUE), tick=False)
     reminder = ReminderFactory()

@@ -654,3 +654,34 @@ def test_counts_and_rows_come_from_one_snapshot_while_agencies_write():
     assert Recommendation.objects.filter(state=RecommendationState.ADOPTED).count() == 4
     assert read == 3
     assert sum(tally.recommendations.values()) == 3
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL: the counting runs on a second connection there only",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_counting_without_its_second_connection_is_done_in_line(
+    settings, tmp_path, monkeypatch, caplog
+):
+    from django.db import OperationalError
+
+    settings.MEDIA_ROOT = tmp_path
+    organisation = OrganisationFactory()
+    for _ in range(2):
+        AssignmentFactory(
+            recommendation=RecommendationFactory(state=RecommendationState.ADOPTED),
+            organisation=organisation,
+            due_date=dt.date(2025, 1, 1),
+        )
+
+    def no_connection(self):
+        self.error = OperationalError("too many clients already")
+
+    monkeypatch.setattr(reporting._Counting, "run", no_connection)
+    run = build()
+
+    assert run.state == ReportRunState.DONE, run.error
+    assert run.figures["totals"]["overdue"] == 2
+    assert len(run.figures["overdue"]["top"]) == 2
+    assert "too many clients already" in caplog.text and "counted here" in caplog.text
