@@ -1,15 +1,18 @@
-"""The follow-up report's figures, counted by the database (see ``reporting`` for what they are).
+"""The follow-up report's figures (see ``reporting`` for what they are): the scope, the SQL
+pieces its reading shares, the labels, the counters and the tables made from them.
 
-Every counter is a ``GROUP BY`` over the whole scope, in portable SQL (SQLite and PostgreSQL):
-a constant number of queries whatever the number of recommendations, and rows as many as the
-groups (dialogues, workshops, agencies, domains, statuses), never one per recommendation. Python
-only turns the groups into tables (``figures_from_tally``).
+The counters (``Counts``, then a ``Tally``) are counted a batch at a time as the rows are read
+(``report_outputs.iter_batches``): the assignments by Python from the batch's rows, the
+recommendations by a ``GROUP BY`` in portable SQL (SQLite and PostgreSQL). They are keyed by the
+groups (dialogues, workshops, agencies, domains, statuses), never by recommendation, so they do
+not grow with the data. Python then turns them into tables (``figures_from_tally``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -71,12 +74,6 @@ def overdue_sql(today: dt.date) -> tuple[str, list]:
         f"AND a.status IN ({placeholders(OPEN_STATUSES)}) THEN 1 ELSE 0 END",
         [connection.ops.adapt_datefield_value(today), *OPEN_STATUSES],
     )
-
-
-def fetch(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 # --- Labels --------------------------------------------------------------------------------------
@@ -149,26 +146,82 @@ class Tally:
     domain_unattended: Counter = field(default_factory=Counter)
     # (dialogue_id, workshop_id, organisation_id, response, status, overdue) -> assignments
     assignments: Counter = field(default_factory=Counter)
+    # (dialogue_id, workshop_id, organisation_id) -> the assignments' progress, summed
     progress: Counter = field(default_factory=Counter)
     # (domain_id, organisation_id, response, status, overdue) -> assignments
     domain_assignments: Counter = field(default_factory=Counter)
+    # (domain_id, organisation_id) -> the assignments' progress, summed
     domain_progress: Counter = field(default_factory=Counter)
     overdue_count: int = 0
 
 
-# The queries of ``tally_scope``: it runs this many, whatever the size of the scope.
-TALLY_QUERIES = 2
+# --- Counting, a batch at a time ----------------------------------------------------------------
+#
+# Each batch of recommendations (a range of their keys) is counted as it is read
+# (``report_outputs.iter_batches``): its assignments by Python, from the rows it has anyway, with
+# ``collections.Counter`` over their columns (in C, no Python per row); its recommendations by
+# the database, with a ``GROUP BY`` sent with the batch's rows (``RecommendationCounting``), run
+# in the database's process while Python formats the batch before.
 
 
-def _with_domains(rec_id: str) -> tuple[str, str]:
-    """The joins of the recommendation ``rec_id``'s policy domains (``t``, a LEFT JOIN: none is
-    one row of domain NULL) and an expression that is 1 on one row only of each recommendation
-    (its first domain's, or its row of none): counting it counts each recommendation's rows
-    once, whatever its number of domains. One scan then gives the counts by domain and without.
-    """
+class Counts:
+    """The counters of a report while it is read. Each recommendation is in a *group*,
+    numbered from 1: its dialogue, its workshop and its policy domains. ``assignments`` counts
+    the assignments by (group, agency, response, status, overdue), ``progress`` their progress
+    by (group, agency, progress); ``tally`` holds the recommendations' counts. All are bounded
+    by the reference data (dialogues, workshops, sets of domains, agencies, statuses, 101
+    progress values), not by the number of recommendations; ``result`` spreads the
+    assignments' over the tables' keys."""
+
+    def __init__(self):
+        self.groups: dict[tuple, int] = {}
+        self.group_keys: list[tuple] = [()]
+        self.assignments: Counter = Counter()
+        self.progress: Counter = Counter()
+        self.tally = Tally()
+
+    def group(self, dialogue_id, workshop_id, domains: tuple) -> int:
+        key = (dialogue_id, workshop_id, domains)
+        number = self.groups.get(key)
+        if number is None:
+            number = self.groups[key] = len(self.group_keys)
+            self.group_keys.append(key)
+        return number
+
+    def result(self) -> Tally:
+        """The counters by the tables' keys. A recommendation with no policy domain counts
+        under the domain ``None``; one with several, under each."""
+        tally = self.tally
+        for key, count in self.assignments.items():
+            group, org_id, response, status, is_overdue = key
+            dialogue_id, workshop_id, domains = self.group_keys[group]
+            tally.assignments[(dialogue_id, workshop_id, org_id, response, status, is_overdue)] += (
+                count
+            )
+            for domain_id in domains or (None,):
+                tally.domain_assignments[(domain_id, org_id, response, status, is_overdue)] += count
+            if is_overdue:
+                tally.overdue_count += count
+        for (group, org_id, progress), count in self.progress.items():
+            dialogue_id, workshop_id, domains = self.group_keys[group]
+            tally.progress[(dialogue_id, workshop_id, org_id)] += count * progress
+            for domain_id in domains or (None,):
+                tally.domain_progress[(domain_id, org_id)] += count * progress
+        self.assignments.clear()
+        self.progress.clear()
+        return tally
+
+
+def _first_domain(rec_id: str) -> tuple[str, str]:
+    """The joins of the recommendation ``rec_id``'s policy domains within the batch's range
+    (``t``, a LEFT JOIN: none is one row of domain NULL; parameters: first, last) and an
+    expression that is 1 on one row only of each recommendation (its first domain's, or its row
+    of none): summing it counts each recommendation's rows once, whatever its number of
+    domains. One pass then gives the counts by domain and without."""
     joins = (
         f"LEFT JOIN {DOMAINS} t ON t.recommendation_id = {rec_id} "  # noqa: S608
         f"LEFT JOIN (SELECT recommendation_id, MIN(policydomain_id) AS id FROM {DOMAINS} "
+        f"WHERE recommendation_id > %s AND recommendation_id <= %s "
         f"GROUP BY recommendation_id) m ON m.recommendation_id = {rec_id}"
     )
     return (
@@ -177,57 +230,50 @@ def _with_domains(rec_id: str) -> tuple[str, str]:
     )
 
 
-def tally_scope(scope: QuerySet[Recommendation], *, today: dt.date) -> Tally:
-    """Count the scope's recommendations and assignments with ``GROUP BY`` queries: one over
-    the assignments, one over the recommendations, each grouped by policy domain too (counted
-    once per recommendation for the groups without domain, see ``_with_domains``).
+@dataclass
+class RecommendationCounting:
+    """The counting query of a batch's recommendations, for the scope's SQL (``scope_sql``):
+    a recommendation is open while one of its addressees has not concluded (or it has none),
+    unattended when open with no addressee in progress; grouped by dialogue, workshop, overall
+    status and policy domain. ``params(first, last)``: its parameters for the batch of keys in
+    ``(first, last]``."""
 
-    A recommendation is open while one of its addressees has not concluded (or it has none);
-    unattended when open with no addressee in progress. A recommendation with no policy domain
-    counts under the domain ``None``."""
-    tally = Tally()
-    rec_sql, rec_params = scope_sql(scope)
-    overdue, overdue_params = overdue_sql(today)
-    # Assignments by group and by policy domain.
-    joins, first = _with_domains("r.id")
-    groups = "r.dialogue_id, r.workshop_id, t.policydomain_id, a.organisation_id, a.response"
-    rows = fetch(
-        f"SELECT {groups}, a.status, {overdue} AS overdue, COUNT(*), SUM(a.progress), "  # noqa: S608
-        f"SUM({first}), SUM(CASE WHEN {first} = 1 THEN a.progress ELSE 0 END) "
-        f"FROM ({rec_sql}) r JOIN {ASSIGNMENT} a ON a.recommendation_id = r.id "
-        f"LEFT JOIN {SESSION} s ON s.id = a.due_before_session_id {joins} "
-        f"GROUP BY {groups}, a.status, overdue",
-        [*overdue_params, *rec_params],
-    )
-    for dialogue_id, workshop_id, domain_id, org_id, response, status, *counts in rows:
-        is_overdue, count, total, count_once, total_once = counts
-        is_overdue = bool(is_overdue)
-        if count_once:
-            key = (dialogue_id, workshop_id, org_id, response, status, is_overdue)
-            tally.assignments[key] += count_once
-            tally.progress[key] += total_once
-        key = (domain_id, org_id, response, status, is_overdue)
-        tally.domain_assignments[key] += count
-        tally.domain_progress[key] += total
-    tally.overdue_count = sum(count for key, count in tally.assignments.items() if key[-1])
-    # Recommendations: whether each is open and unattended, from its assignments' statuses.
-    concluded = [status.value for status in CONCLUDED]
-    facts = (
-        f"SELECT r.id, r.dialogue_id, r.workshop_id, r.overall_status, "  # noqa: S608
-        f"CASE WHEN COUNT(a.id) = 0 OR SUM(CASE WHEN a.status IN ({placeholders(concluded)}) "
-        f"THEN 0 ELSE 1 END) > 0 THEN 1 ELSE 0 END AS is_open, "
-        f"SUM(CASE WHEN a.status = %s THEN 1 ELSE 0 END) AS active "
-        f"FROM ({rec_sql}) r LEFT JOIN {ASSIGNMENT} a ON a.recommendation_id = r.id "
-        f"GROUP BY r.id, r.dialogue_id, r.workshop_id, r.overall_status"
-    )
-    unattended = "CASE WHEN f.is_open = 1 AND COALESCE(f.active, 0) = 0 THEN 1 ELSE 0 END"
-    joins, first = _with_domains("f.id")
-    groups = "f.dialogue_id, f.workshop_id, f.overall_status, t.policydomain_id, f.is_open"
-    rows = fetch(
-        f"SELECT {groups}, {unattended} AS u, COUNT(*), SUM({first}) "  # noqa: S608
-        f"FROM ({facts}) f {joins} GROUP BY {groups}, u",
-        [*concluded, IN_PROGRESS.value, *rec_params],
-    )
+    sql: str
+    params: Callable[[int, int], list]
+
+    @classmethod
+    def build(cls, rec_sql: str, rec_params: list) -> RecommendationCounting:
+        concluded = [status.value for status in CONCLUDED]
+        facts = (
+            f"SELECT r.id, r.dialogue_id, r.workshop_id, r.overall_status, "  # noqa: S608
+            f"CASE WHEN COUNT(a.id) = 0 OR SUM(CASE WHEN a.status IN "
+            f"({placeholders(concluded)}) THEN 0 ELSE 1 END) > 0 THEN 1 ELSE 0 END AS is_open, "
+            f"SUM(CASE WHEN a.status = %s THEN 1 ELSE 0 END) AS active "
+            f"FROM ({rec_sql}) r LEFT JOIN {ASSIGNMENT} a ON a.recommendation_id = r.id "
+            f"AND a.recommendation_id > %s AND a.recommendation_id <= %s "
+            f"WHERE r.id > %s AND r.id <= %s "
+            f"GROUP BY r.id, r.dialogue_id, r.workshop_id, r.overall_status"
+        )
+        unattended = "CASE WHEN f.is_open = 1 AND COALESCE(f.active, 0) = 0 THEN 1 ELSE 0 END"
+        joins, first = _first_domain("f.id")
+        groups = "f.dialogue_id, f.workshop_id, f.overall_status, t.policydomain_id, f.is_open"
+        return cls(
+            sql=(
+                f"SELECT {groups}, {unattended} AS u, COUNT(*), SUM({first}) "  # noqa: S608
+                f"FROM ({facts}) f {joins} GROUP BY {groups}, u"
+            ),
+            params=lambda first, last: [
+                *concluded,
+                IN_PROGRESS.value,
+                *rec_params,
+                *[first, last] * 3,
+            ],
+        )
+
+
+def count_recommendations(tally: Tally, rows: list[tuple]) -> None:
+    """Add a batch's recommendation groups (``RecommendationCounting``) to ``tally``. One with
+    no policy domain counts under the domain ``None``."""
     for dialogue_id, workshop_id, status, domain_id, is_open, is_unattended, *counts in rows:
         count, count_once = counts
         if count_once:
@@ -239,7 +285,6 @@ def tally_scope(scope: QuerySet[Recommendation], *, today: dt.date) -> Tally:
             tally.domain_open[domain_id] += count
         if is_unattended:
             tally.domain_unattended[domain_id] += count
-    return tally
 
 
 # --- Tables from the counters --------------------------------------------------------------------
@@ -300,14 +345,16 @@ def figures_from_tally(tally: Tally, labels: Labels) -> dict:
     progress = {"dialogue": Counter(), "workshop": Counter(), "agency": Counter()}
     total_counts = Counter()
     total_progress = 0
+    for (dialogue_id, workshop_id, org_id), total in tally.progress.items():
+        for name, pk in (("dialogue", dialogue_id), ("workshop", workshop_id), ("agency", org_id)):
+            progress[name][pk] += total
+        total_progress += total
     for key, count in tally.assignments.items():
         dialogue_id, workshop_id, org_id, response, status, overdue = key
         cell = (response, status, overdue)
         for name, pk in (("dialogue", dialogue_id), ("workshop", workshop_id), ("agency", org_id)):
             groups[name][pk][cell] += count
-            progress[name][pk] += tally.progress[key]
         total_counts[cell] += count
-        total_progress += tally.progress[key]
 
     def table(name, label_of, recommendations_of):
         keys = set(groups[name]) | set(recs_by.get(name, {}))
@@ -334,12 +381,13 @@ def figures_from_tally(tally: Tally, labels: Labels) -> dict:
     # Per policy domain, and the coherence matrix.
     domain_groups = defaultdict(Counter)
     domain_progress = Counter()
+    for (domain_id, _org_id), total in tally.domain_progress.items():
+        domain_progress[domain_id] += total
     matrix = defaultdict(lambda: [0, 0])
     domain_active = Counter()
     for key, count in tally.domain_assignments.items():
         domain_id, org_id, response, status, overdue = key
         domain_groups[domain_id][(response, status, overdue)] += count
-        domain_progress[domain_id] += tally.domain_progress[key]
         cell = matrix[(domain_id, org_id)]
         cell[0] += count
         if status in ON_TRACK_STATUSES and not overdue:

@@ -23,22 +23,24 @@ is listed as a *domain with no active agency*.
 
 **What changed since the previous report**: the previous report is the latest finished run with
 the same scope (all recommendations, or the same dialogue) made before this one. Each run keeps a
-compact snapshot of every assignment's status and progress (``snapshot_file``, gzip'd, sorted);
+compact snapshot of every assignment's status and progress (``snapshot_file``, sorted, zipped);
 the next run reads it alongside its own figures, one line at a time, and lists assignments whose
 status or progress changed, new ones, and those no longer followed (their recommendation closed,
 superseded or archived).
 
-**Reading.** The figures are counted by the database, with ``GROUP BY`` queries over the whole
-scope (``report_figures.tally_scope``: a constant number of queries; on PostgreSQL outside a
-transaction, on a connection of its own while the rows are read). The long tables are read in
-batches of recommendations by primary key with a constant number of queries per batch
-(``QUERIES_PER_BATCH``, ``report_outputs.iter_batches``): the database sends plain columns,
-Python formats each assignment's snapshot line and each overdue row's CSV line and XLSX
-``<row>`` (the repeated cells made once), writes them and compares the snapshot lines with the
-previous run's (``ChangeTracker``: only lines that differ are parsed). The longest overdue rows
-(for the HTML) are found on the counting's connection too. The report's CSV copies the overdue
-and changed rows' file, and the XLSX (summary sheets by openpyxl's write-only mode) has their
-XML spliced into its sheets. Memory does not grow with the number of recommendations.
+**Reading.** The data is read once, in batches of recommendations by primary key, with a
+constant number of queries per batch (``QUERIES_PER_BATCH``, ``report_outputs.iter_batches``),
+on PostgreSQL in one REPEATABLE READ snapshot and in pipeline mode: the database reads the next
+batch while Python works on one. The counts come from the same reading, so they always agree
+with the rows (``report_figures.Counts``): the assignments counted by Python from the batch's
+rows (``Counter``, in C), the recommendations by a ``GROUP BY`` over the batch's range of keys
+sent with its rows. The rows come as plain columns; Python keeps the longest overdue for the
+HTML (``LongestOverdue``), formats each overdue row's CSV line and XLSX ``<row>`` (the repeated
+cells made once, the texts as shared strings), writes them (the XLSX zipped as they come) and
+compares each assignment's snapshot row with the previous run's (``ChangeTracker``: a batch
+equal to the previous one is passed at once). The report's CSV copies the overdue and changed
+rows' file, and the XLSX has the summary sheets added by openpyxl's write-only mode at the end.
+Memory does not grow with the number of recommendations.
 
 **Never half-written.** The files are made in a temporary folder; they are stored and the run
 marked done in one transaction at the end. Any error marks the run failed with its text, and no
@@ -49,20 +51,20 @@ had failed).
 from __future__ import annotations
 
 import datetime as dt
-import gzip
+import gc
 import logging
 import re
 import tempfile
-import threading
+import zlib
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -78,12 +80,11 @@ from .enums import ReportKind, ReportRunState
 from .models import ReportRun
 from .report_figures import (  # noqa: F401 - names of this module's API
     STATUSES,
-    TALLY_QUERIES,
+    Counts,
     Labels,
     Tally,
     figures_from_tally,
     report_scope,
-    tally_scope,
 )
 from .report_outputs import (  # noqa: F401 - names of this module's API
     BATCH_SIZE,
@@ -93,11 +94,13 @@ from .report_outputs import (  # noqa: F401 - names of this module's API
     OVERDUE_COLUMNS,
     QUERIES_PER_BATCH,
     ChangeTracker,
+    LongestOverdue,
     SnapshotWriter,
     StreamedTable,
+    StreamedWorkbook,
     _group_values,
     iter_batches,
-    overdue_top,
+    read_snapshot,
     svg_overdue_by_agency,
     svg_progress_over_time,
     svg_status_by_domain,
@@ -328,105 +331,101 @@ class Built:
     files: dict  # field name -> (file name, path)
 
 
-# PostgreSQL's work_mem for the counting's transaction.
-COUNTING_WORK_MEM = "32MB"
-
-
-class _Counting(threading.Thread):
-    """``tally_scope`` on a connection of its own, while this one reads the rows, in a
-    transaction on the reading transaction's snapshot: both see the same data. Then, given the
-    labels, the longest overdue rows (``overdue_top``, in ``top``)."""
-
-    def __init__(self, scope, today, snapshot: str, labels: Labels | None = None):
-        super().__init__(name="report-counting", daemon=True)
-        self.scope, self.today, self.snapshot, self.labels = scope, today, snapshot, labels
-        self.tally = self.top = self.error = None
-        self.reported = False
-
-    def run(self):
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    cursor.execute("SET TRANSACTION SNAPSHOT %s", [self.snapshot])
-                    # Room for the counting's hash aggregates in memory (else the planner
-                    # sorts the scope's assignments on disk): a few MB of groups, this
-                    # transaction only.
-                    cursor.execute(f"SET LOCAL work_mem = '{COUNTING_WORK_MEM}'")
-                self.tally = tally_scope(self.scope, today=self.today)
-                if self.labels is not None:
-                    self.top = overdue_top(
-                        self.scope, today=self.today, labels=self.labels, limit=HTML_LIST_CAP
-                    )
-        except BaseException as error:  # noqa: BLE001 - raised again by result()
-            self.error = error
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    def result(self) -> Tally:
-        self.join()
-        if self.error is not None:
-            raise self.error
-        return self.tally
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused: reading hundreds of thousands of rows makes
+    tuples by the million, and each collection would walk them all (a third of the reading's
+    time). A build makes no reference cycles worth collecting before it ends; what others make
+    is collected afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager
-def consistent_reading(
-    scope, *, today: dt.date, labels: Labels | None = None
-) -> Iterator[_Counting | None]:
-    """The reading of a report in one snapshot of the database, so that its counts and its rows
-    agree even while agencies report.
-
-    On PostgreSQL outside a transaction: a REPEATABLE READ transaction whose snapshot is exported
-    to a second connection that counts the figures meanwhile (the database works on them while
-    Python writes the rows), and, given ``labels``, finds the longest overdue rows; yields that
-    counting. Elsewhere (SQLite, or inside a transaction, as in tests) yields None: the caller
-    counts in line, in the transaction it is in, if any.
-    """
+def consistent_reading() -> Iterator[None]:
+    """The reading of a report in one snapshot of the database, so that its batches agree with
+    each other even while agencies report: on PostgreSQL outside a transaction, a REPEATABLE
+    READ, READ ONLY transaction. Elsewhere (SQLite, whose transactions here take the write
+    lock, or inside a transaction, as in tests) nothing more: each batch's two queries still
+    agree, as a batch's rows are only those of the recommendations it read."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield None
+        yield
         return
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute("SELECT pg_export_snapshot()")
-            (snapshot,) = cursor.fetchone()
-        counting = _Counting(scope, today, snapshot, labels)
-        counting.start()
-        try:
-            yield counting
-        finally:
-            counting.join()  # the snapshot must outlive its import
-            if counting.error is not None and not counting.reported:
-                logger.warning("report counting on a second connection failed: %r", counting.error)
-
-
-def _counted(
-    counting: _Counting | None, scope, *, today: dt.date, labels: Labels
-) -> tuple[Tally, list]:
-    """The figures and the longest overdue rows: the counting's, or counted here, in this
-    transaction (so on the same snapshot), when there is no counting or it failed (say, no
-    second connection to be had)."""
-    if counting is not None:
-        try:
-            return counting.result(), counting.top
-        except Exception as error:  # noqa: BLE001 - counted again below
-            counting.reported = True
-            logger.warning(
-                "report counting on a second connection failed (%r): counted here", error
-            )
-    top = overdue_top(scope, today=today, labels=labels, limit=HTML_LIST_CAP)
-    return tally_scope(scope, today=today), top
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def write_batch(
     batch, *, snapshot: SnapshotWriter, overdue_table: StreamedTable, changes: ChangeTracker
 ) -> None:
     """A batch's formatted rows to the snapshot, the overdue table and the comparison with the
-    previous snapshot."""
-    snapshot.write_lines(batch.lines)
+    previous snapshot: a batch the same as the previous snapshot's block is copied as it was."""
+    data, digest = snapshot.encode(batch.snapshot)
+    stored = changes.unchanged(batch.first, batch.last, digest)
+    if stored is None:
+        changes.compare(batch.last, batch.snapshot)
+        stored = zlib.compress(data, 1)
+    snapshot.write_block(batch.first, batch.last, digest, stored)
     overdue_table.write_formatted(batch.overdue_csv, batch.overdue_xml)
-    changes.compare(batch.last, batch.lines)
+
+
+def _read_and_write(
+    scope,
+    tmp: Path,
+    *,
+    today: dt.date,
+    labels: Labels,
+    workbook: StreamedWorkbook,
+    previous_handle,
+    batch_size: int | None,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, Counts, LongestOverdue, ChangeTracker]:
+    """The reading: batches read, counted, formatted and written."""
+    counts, longest = Counts(), LongestOverdue(HTML_LIST_CAP)
+    count = 0
+    with ExitStack() as stack:
+        snapshot = SnapshotWriter(tmp / "snapshot.dat")
+        stack.callback(snapshot.close)
+        overdue_table = StreamedTable(tmp, "overdue", OVERDUE_COLUMNS, xml=workbook.sheet)
+        stack.callback(overdue_table.close)
+        changes_table = StreamedTable(tmp, "changes", CHANGE_COLUMNS, unique_columns={0})
+        stack.callback(changes_table.close)
+        changes = ChangeTracker(previous_handle, changes_table, labels)
+        # Closed at once on an error (its cursors with it).
+        batches = stack.enter_context(
+            closing(
+                iter_batches(
+                    scope,
+                    today=today,
+                    labels=labels,
+                    batch_size=batch_size,
+                    counts=counts,
+                    longest=longest,
+                    strings=workbook.strings,
+                )
+            )
+        )
+        for batch in batches:
+            write_batch(batch, snapshot=snapshot, overdue_table=overdue_table, changes=changes)
+            count += batch.recommendations
+            if progress is not None:
+                progress(batch.recommendations)
+        changes.finish()
+        workbook.end_rows()
+    if changes.broken:
+        # What was found before the damage is dropped: no changes rather than some.
+        for suffix in ("csv", "xml"):
+            (tmp / f"changes.{suffix}").write_bytes(b"")
+        changes.counts.clear()
+        changes.top.clear()
+    return count, counts, longest, changes
 
 
 def compute_report(
@@ -442,108 +441,102 @@ def compute_report(
     labels = Labels.load()
     scope = report_scope(dialogue_id=run.dialogue_id)
     previous = _previous_runs(run).first()
-    previous_handle = previous_raw = None
-    if previous is not None and previous.snapshot_file:
-        try:
-            previous_raw = previous.snapshot_file.open("rb")
-            previous_handle = gzip.open(  # noqa: SIM115 - closed in the finally below
-                previous_raw, "rt", encoding="utf-8"
+    with ExitStack() as stack:
+        stack.enter_context(collector_paused())
+        previous_handle = None
+        if previous is not None and previous.snapshot_file:
+            try:
+                previous_handle = stack.enter_context(previous.snapshot_file.open("rb"))
+            except FileNotFoundError:
+                logger.warning("report run %s: snapshot of run %s is missing", run.pk, previous.pk)
+        workbook = StreamedWorkbook(tmp / "report.xlsx", tmp)
+        stack.callback(workbook.close)
+        with consistent_reading():
+            count, counts, longest, changes = _read_and_write(
+                scope,
+                tmp,
+                today=today,
+                labels=labels,
+                workbook=workbook,
+                previous_handle=previous_handle,
+                batch_size=batch_size,
+                progress=progress,
             )
-        except FileNotFoundError:
-            logger.warning("report run %s: snapshot of run %s is missing", run.pk, previous.pk)
-    with consistent_reading(scope, today=today, labels=labels) as counting:
-        count = 0
-        snapshot = SnapshotWriter(tmp / "snapshot.tsv.gz")
-        tables = []
-        try:
-            overdue_table = StreamedTable(tmp, "overdue", OVERDUE_COLUMNS)
-            tables.append(overdue_table)
-            changes_table = StreamedTable(tmp, "changes", CHANGE_COLUMNS, unique_columns={0})
-            tables.append(changes_table)
-            changes = ChangeTracker(previous_handle, changes_table, labels)
-            # Closed at once on an error (its cursor with it).
-            with closing(
-                iter_batches(scope, today=today, labels=labels, batch_size=batch_size)
-            ) as batches:
-                for batch in batches:
-                    write_batch(
-                        batch, snapshot=snapshot, overdue_table=overdue_table, changes=changes
-                    )
-                    count += batch.recommendations
-                    if progress is not None:
-                        progress(batch.recommendations)
-            changes.finish()
-        finally:
-            for table in tables:
-                table.close()
-            snapshot.close()
-            if previous_handle is not None:
-                previous_handle.close()
-            if previous_raw is not None:
-                previous_raw.close()
-        tally, top = _counted(counting, scope, today=today, labels=labels)
+        if changes.broken:
+            logger.warning(
+                "report run %s: snapshot of run %s is unreadable (%s): no changes listed",
+                run.pk,
+                previous.pk,
+                changes.broken,
+            )
+        tally = counts.result()
+        top = longest.table(labels, today, counts)
 
-    figures = figures_from_tally(tally, labels)
-    figures["as_of"] = timezone.localtime(as_of).isoformat(timespec="seconds")
-    figures["today"] = today.isoformat()
-    figures["scope"] = {
-        "dialogue": labels.dialogue(run.dialogue_id)[0] if run.dialogue_id else None,
-        "council_session": event_key(run.council_session) if run.council_session_id else None,
-        "label": _scope_label(run),
-    }
-    figures["overdue"] = {
-        "count": tally.overdue_count,
-        "top": [dict(zip(OVERDUE_COLUMNS, row, strict=True)) for row in top],
-    }
-    figures["changes"] = {
-        "previous": (
+        figures = figures_from_tally(tally, labels)
+        figures["as_of"] = timezone.localtime(as_of).isoformat(timespec="seconds")
+        figures["today"] = today.isoformat()
+        figures["scope"] = {
+            "dialogue": labels.dialogue(run.dialogue_id)[0] if run.dialogue_id else None,
+            "council_session": event_key(run.council_session) if run.council_session_id else None,
+            "label": _scope_label(run),
+        }
+        figures["overdue"] = {
+            "count": tally.overdue_count,
+            "top": [dict(zip(OVERDUE_COLUMNS, row, strict=True)) for row in top],
+        }
+        figures["changes"] = {
+            "previous": (
+                {
+                    "id": previous.pk,
+                    "title": str(previous),
+                    "as_of": timezone.localtime(previous.as_of).isoformat(timespec="seconds"),
+                }
+                if previous_handle is not None and not changes.broken
+                else None
+            ),
+            "counts": {
+                name: changes.counts[name]
+                for name in ("changed", "status changed", "newly concluded", "new", "closed")
+            },
+            "top": changes.top,
+        }
+        history = [
             {
-                "id": previous.pk,
-                "title": str(previous),
-                "as_of": timezone.localtime(previous.as_of).isoformat(timespec="seconds"),
+                "label": f"{timezone.localtime(earlier.as_of):%Y-%m-%d}",
+                "completion_rate": (earlier.figures.get("totals") or {}).get("completion_rate"),
+                "average_progress": (earlier.figures.get("totals") or {}).get("average_progress"),
             }
-            if previous_handle is not None
-            else None
-        ),
-        "counts": {
-            name: changes.counts[name]
-            for name in ("changed", "status changed", "newly concluded", "new", "closed")
-        },
-        "top": changes.top,
-    }
-    history = [
-        {
-            "label": f"{timezone.localtime(earlier.as_of):%Y-%m-%d}",
-            "completion_rate": (earlier.figures.get("totals") or {}).get("completion_rate"),
-            "average_progress": (earlier.figures.get("totals") or {}).get("average_progress"),
-        }
-        for earlier in reversed(_previous_runs(run).only("as_of", "figures")[: HISTORY_POINTS - 1])
-    ]
-    history.append(
-        {
-            "label": f"{today:%Y-%m-%d}",
-            "completion_rate": figures["totals"]["completion_rate"],
-            "average_progress": figures["totals"]["average_progress"],
-        }
-    )
-    figures["history"] = history
+            for earlier in reversed(
+                _previous_runs(run).only("as_of", "figures")[: HISTORY_POINTS - 1]
+            )
+        ]
+        history.append(
+            {
+                "label": f"{today:%Y-%m-%d}",
+                "completion_rate": figures["totals"]["completion_rate"],
+                "average_progress": figures["totals"]["average_progress"],
+            }
+        )
+        figures["history"] = history
 
-    stem = file_stem(run)
-    write_csv(tmp / "report.csv", figures, tmp)
-    write_xlsx(tmp / "report.xlsx", figures, tmp)
-    html_text = render_to_string("recommendations/reports/report.html", html_context(run, figures))
-    (tmp / "report.html").write_text(html_text, encoding="utf-8")
-    return Built(
-        figures=figures,
-        count=count,
-        previous=previous,
-        files={
-            "html_file": (f"{stem}.html", tmp / "report.html"),
-            "csv_file": (f"{stem}.csv", tmp / "report.csv"),
-            "xlsx_file": (f"{stem}.xlsx", tmp / "report.xlsx"),
-            "snapshot_file": (f"{stem}-snapshot.tsv.gz", tmp / "snapshot.tsv.gz"),
-        },
-    )
+        stem = file_stem(run)
+        write_csv(tmp / "report.csv", figures, tmp)
+        write_xlsx(workbook, figures)
+        html_text = render_to_string(
+            "recommendations/reports/report.html", html_context(run, figures)
+        )
+        (tmp / "report.html").write_text(html_text, encoding="utf-8")
+        return Built(
+            figures=figures,
+            count=count,
+            previous=previous,
+            files={
+                "html_file": (f"{stem}.html", tmp / "report.html"),
+                "csv_file": (f"{stem}.csv", tmp / "report.csv"),
+                "xlsx_file": (f"{stem}.xlsx", tmp / "report.xlsx"),
+                "snapshot_file": (f"{stem}-snapshot.dat", tmp / "snapshot.dat"),
+            },
+        )
 
 
 def html_context(run: ReportRun, figures: dict) -> dict:

@@ -246,7 +246,10 @@ def test_csv_and_xlsx_hold_the_same_numbers_and_the_html_shows_them(idm_data):
         assert name in page
 
 
-def test_changes_since_the_previous_report(db):
+@pytest.mark.parametrize("earlier_format", [False, True], ids=["snapshot", "text snapshot"])
+def test_changes_since_the_previous_report(db, earlier_format):
+    """Also against a snapshot in the earlier format (a tab-separated line per assignment), as
+    left by a report made before an upgrade."""
     ilo, who = OrganisationFactory(acronym="ILO"), OrganisationFactory(acronym="WHO")
     adopted = {"state": RecommendationState.ADOPTED}
     r1, r2, r3 = (RecommendationFactory(**adopted) for _ in range(3))
@@ -256,6 +259,15 @@ def test_changes_since_the_previous_report(db):
     with time_machine.travel(NOW, tick=False):
         first = build()
     assert first.figures["changes"]["previous"] is None
+    with first.snapshot_file.open("rb") as snapshot:
+        rows = [row for block in reporting.read_snapshot(snapshot) for row in block.decoded()]
+    assert [row[:3] for row in rows] == [
+        (a.recommendation_id, a.pk, a.organisation_id)
+        for a in Assignment.objects.order_by("recommendation_id", "pk")
+    ]
+    if earlier_format:
+        with gzip.open(first.snapshot_file.path, "wt", encoding="utf-8") as snapshot:
+            snapshot.writelines("\t".join(map(str, row)) + "\n" for row in rows)
 
     Assignment.objects.filter(pk=a1.pk).update(status="implemented", progress=100)
     Recommendation.objects.filter(pk=r2.pk).update(archived_at=NOW)  # no longer followed
@@ -286,6 +298,79 @@ def test_changes_since_the_previous_report(db):
     assert [point["completion_rate"] for point in second.figures["history"]] == [0.0, 33.3]
 
 
+@pytest.mark.parametrize("damage", ["cut off", "not gzip"])
+def test_a_damaged_previous_snapshot_lists_no_changes_and_the_report_is_made(db, damage, caplog):
+    organisation = OrganisationFactory()
+    for _ in range(30):
+        AssignmentFactory(
+            recommendation=RecommendationFactory(state=RecommendationState.ADOPTED),
+            organisation=organisation,
+        )
+    first = build()
+    path = Path(first.snapshot_file.path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "cut off" else b"not a snapshot" * 50)
+    Assignment.objects.update(status="in_progress", progress=50)
+
+    second = build()
+
+    assert second.state == ReportRunState.DONE, second.error
+    assert second.previous == first
+    changes = second.figures["changes"]
+    assert changes["previous"] is None and changes["top"] == []
+    assert set(changes["counts"].values()) == {0}
+    sections = csv_sections(second.csv_file.open("rb").read().decode())
+    assert len(sections["Changes since previous report"]) == 1  # the header only
+    assert "is unreadable" in caplog.text
+    # The next report compares with this one's snapshot again.
+    Assignment.objects.update(progress=60)
+    assert build().figures["changes"]["counts"]["changed"] == 30
+
+
+@pytest.mark.parametrize("shifted", [False, True], ids=["same batches", "batches shifted"])
+def test_changes_are_found_whether_or_not_the_batches_line_up_with_the_previous_ones(
+    db, monkeypatch, shifted
+):
+    """A batch the same as the previous report's is passed whole; one that differs, or whose
+    bounds moved (a recommendation archived before it), is compared row by row."""
+    from recommendations import report_outputs
+
+    monkeypatch.setattr(report_outputs, "BATCH_SIZE", 3)
+    organisation = OrganisationFactory()
+    recommendations = [RecommendationFactory(state=RecommendationState.ADOPTED) for _ in range(9)]
+    assignments = [
+        AssignmentFactory(recommendation=recommendation, organisation=organisation)
+        for recommendation in recommendations
+    ]
+    first = build()
+    with first.snapshot_file.open("rb") as snapshot:
+        assert len(list(reporting.read_snapshot(snapshot))) == 3  # a block per batch
+    Assignment.objects.filter(pk=assignments[7].pk).update(status="in_progress", progress=40)
+    if shifted:
+        Recommendation.objects.filter(pk=recommendations[1].pk).update(archived_at=NOW)
+    decoded = []
+    original = report_outputs.SnapshotBlock.decoded
+    monkeypatch.setattr(
+        report_outputs.SnapshotBlock,
+        "decoded",
+        lambda block: decoded.append(block.last) or original(block),
+    )
+    second = build()
+    if shifted:  # every block unzipped and compared
+        assert decoded == [recommendations[index].pk for index in (2, 5, 8)]
+    else:  # the first two taken whole, unchanged; only the third compared
+        assert decoded == [recommendations[8].pk]
+
+    assert second.previous == first
+    changes = second.figures["changes"]
+    assert changes["counts"]["changed"] == 1 and changes["counts"]["new"] == 0
+    assert changes["counts"]["closed"] == (1 if shifted else 0)
+    changed = [row for row in changes["top"] if row["change"] == "changed"]
+    assert [row["reference"] for row in changed] == [recommendations[7].reference]
+    # The next report finds nothing new against this one.
+    assert set(build().figures["changes"]["counts"].values()) == {0}
+
+
 def test_report_limited_to_a_dialogue_and_compared_with_the_same_scope(db):
     dialogue = DialogueFactory()
     mine = RecommendationFactory(state=RecommendationState.ADOPTED, dialogue=dialogue)
@@ -296,8 +381,9 @@ def test_report_limited_to_a_dialogue_and_compared_with_the_same_scope(db):
     assert one.recommendation_count == 1
     assert one.previous is None  # the full report is another scope
     assert one.figures["by_dialogue"][0]["key"] == str(dialogue.year)
-    with gzip.open(one.snapshot_file.path, "rt") as snapshot:
-        assert snapshot.read() == ""  # no assignment yet
+    with one.snapshot_file.open("rb") as snapshot:
+        blocks = list(reporting.read_snapshot(snapshot))
+    assert [block.decoded() for block in blocks] == [[]]  # no assignment yet
     assert one.figures["by_dialogue"][0]["recommendations"] == 1
     assert mine.dialogue == dialogue
 
@@ -322,31 +408,32 @@ def test_queries_per_batch_are_constant(db):
     setup = len(three_batches) - 3 * per_batch
     assert 0 < setup <= 10
     assert len(seven_batches) == setup + 7 * per_batch + 1
-    # The figures are counted by a constant number of queries, whatever the size.
-    with CaptureQueriesContext(connection) as counted:
-        tally = reporting.tally_scope(scope, today=today)
-    assert len(counted) == reporting.TALLY_QUERIES
+    # The figures are counted with the batches, by the queries counted above.
+    counts = reporting.Counts()
+    batches = reporting.iter_batches(scope, today=today, batch_size=3, counts=counts)
+    assert len(list(batches)) == 3
+    tally = counts.result()
     assert sum(tally.recommendations.values()) == 7 and sum(tally.assignments.values()) == 7
 
 
 def test_reading_stopped_early_leaves_the_connection_usable(db):
     """On PostgreSQL the next batch's rows are asked for before a batch is handed over (in
-    pipeline mode, left before each batch): the connection serves other queries between batches
-    and after the reading is closed half-way."""
+    pipeline mode): the connection still serves other queries between batches, and after the
+    reading is closed half-way."""
     for _ in range(3):
         AssignmentFactory(recommendation=RecommendationFactory(state=RecommendationState.ADOPTED))
     batches = reporting.iter_batches(
         reporting.report_scope(), today=dt.date(2026, 1, 1), batch_size=1
     )
-    assert len(next(batches).lines) == 1
+    assert len(next(batches).snapshot) == 1
     assert Recommendation.objects.filter(state=RecommendationState.ADOPTED).count() == 3
-    assert len(next(batches).lines) == 1
+    assert len(next(batches).snapshot) == 1
     batches.close()
     assert Recommendation.objects.count() == 3
     again = reporting.iter_batches(
         reporting.report_scope(), today=dt.date(2026, 1, 1), batch_size=2
     )
-    assert sum(len(batch.lines) for batch in again) == 3
+    assert sum(len(batch.snapshot) for batch in again) == 3
 
 
 # --- Building: once, all or nothing, mailed ------------------------------------------------------
@@ -578,9 +665,12 @@ def test_admin_builds_a_report_now_and_rebuilds_failed_ones(db, officer, monkeyp
 
 
 @pytest.mark.django_db(transaction=True)
-def test_counting_on_its_own_connection_gives_the_same_figures(settings, tmp_path):
-    """Outside a transaction (as in the worker) PostgreSQL counts on another connection while
-    the rows are read; the figures are those counted inline."""
+def test_a_report_read_outside_a_transaction_has_the_figures_of_one_read_inside(settings, tmp_path):
+    """As in the worker, outside a transaction: on PostgreSQL the reading is one REPEATABLE READ
+    snapshot in pipeline mode. Its figures are those of the same report read inside a
+    transaction (as in the other tests), batch by batch."""
+    from django.db import transaction
+
     settings.MEDIA_ROOT = tmp_path
     organisation = OrganisationFactory()
     for index in range(5):
@@ -591,36 +681,55 @@ def test_counting_on_its_own_connection_gives_the_same_figures(settings, tmp_pat
             status=list(ImplementationStatus)[index],
             due_date=dt.date(2025, 1, 1),
         )
-    run = build()
-    assert run.state == ReportRunState.DONE, run.error
-    inline = reporting.figures_from_tally(
-        reporting.tally_scope(reporting.report_scope(), today=timezone.localdate()),
-        reporting.Labels.load(),
-    )
-    assert run.figures["totals"] == inline["totals"]
-    assert run.figures["totals"]["overdue"] == 2
-    assert run.figures["by_agency"] == inline["by_agency"]
-    # The longest overdue rows, found on the counting's connection too.
-    top = reporting.overdue_top(
-        reporting.report_scope(),
-        today=timezone.localdate(),
-        labels=reporting.Labels.load(),
-        limit=reporting.HTML_LIST_CAP,
-    )
-    assert len(top) == 2
-    assert run.figures["overdue"]["top"] == [
-        dict(zip(reporting.OVERDUE_COLUMNS, row, strict=True)) for row in top
+    outside = build()
+    with transaction.atomic():
+        run = report_run_create(kind=ReportKind.ON_DEMAND, queue=False)
+        (tmp_path / "inside").mkdir()
+        built = reporting.compute_report(run, tmp_path / "inside", batch_size=2)
+    assert outside.state == ReportRunState.DONE, outside.error
+    for name in ("totals", "by_dialogue", "by_agency", "by_domain", "coherence"):
+        assert outside.figures[name] == built.figures[name], name
+    assert outside.figures["totals"]["overdue"] == 2
+    assert outside.figures["overdue"]["top"] == built.figures["overdue"]["top"]
+    assert [row["status"] for row in outside.figures["overdue"]["top"]] == [
+        "Not started",
+        "In progress",
     ]
+
+
+def test_longest_overdue_rows_keep_reading_order_among_equal_dates(db):
+    """The HTML's overdue list is the longest overdue first; rows due the same day stay in the
+    order of the recommendations, across batches, and the list is cut at its limit."""
+    organisation = OrganisationFactory()
+    references = []
+    for due in ["2025-03-01", "2025-01-01", "2025-03-01", "2025-01-01", "2024-06-01", "2025-01-01"]:
+        recommendation = RecommendationFactory(state=RecommendationState.ADOPTED)
+        AssignmentFactory(
+            recommendation=recommendation,
+            organisation=organisation,
+            status=ImplementationStatus.NOT_STARTED,
+            due_date=dt.date.fromisoformat(due),
+        )
+        references.append(recommendation.reference)
+    longest, counts = reporting.LongestOverdue(3), reporting.Counts()
+    today = dt.date(2026, 1, 1)
+    batches = reporting.iter_batches(
+        reporting.report_scope(), today=today, batch_size=2, longest=longest, counts=counts
+    )
+    assert len(list(batches)) == 3
+    top = longest.table(reporting.Labels.load(), today, counts)
+    assert [row[0] for row in top] == [references[4], references[1], references[3]]
+    assert [row[-1] for row in top] == [(today - dt.date(2024, 6, 1)).days, 365, 365]
 
 
 @pytest.mark.skipif(
     connection.vendor != "postgresql",
-    reason="needs PostgreSQL: the counting runs on a second connection there only",
+    reason="needs PostgreSQL: the reading is one snapshot there only",
 )
 @pytest.mark.django_db(transaction=True)
-def test_counts_and_rows_come_from_one_snapshot_while_agencies_write():
-    """A recommendation adopted while a report is being read is in neither its rows nor its
-    counts: the reading and the counting share one snapshot of the database."""
+def test_a_report_reads_one_snapshot_while_agencies_write():
+    """A recommendation adopted while a report is being read, between two of its batches, is
+    in neither its rows nor its counts: the whole reading is one snapshot of the database."""
     import threading
 
     from django.db import connections
@@ -632,7 +741,6 @@ def test_counts_and_rows_come_from_one_snapshot_while_agencies_write():
             organisation=organisation,
         )
     scope = reporting.report_scope()
-    today = timezone.localdate()
 
     def adopt_another():
         try:
@@ -643,45 +751,19 @@ def test_counts_and_rows_come_from_one_snapshot_while_agencies_write():
         finally:
             connections.close_all()
 
-    with reporting.consistent_reading(scope, today=today) as counting:
-        assert counting is not None
-        writer = threading.Thread(target=adopt_another)
-        writer.start()
-        writer.join()
-        read = sum(batch.recommendations for batch in reporting.iter_batches(scope, today=today))
-        tally = counting.result()
+    counts = reporting.Counts()
+    read = 0
+    with reporting.consistent_reading():
+        for batch in reporting.iter_batches(
+            scope, today=timezone.localdate(), batch_size=1, counts=counts
+        ):
+            if not read:
+                writer = threading.Thread(target=adopt_another)
+                writer.start()
+                writer.join()
+            read += batch.recommendations
 
     assert Recommendation.objects.filter(state=RecommendationState.ADOPTED).count() == 4
     assert read == 3
-    assert sum(tally.recommendations.values()) == 3
-
-
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="needs PostgreSQL: the counting runs on a second connection there only",
-)
-@pytest.mark.django_db(transaction=True)
-def test_a_counting_without_its_second_connection_is_done_in_line(
-    settings, tmp_path, monkeypatch, caplog
-):
-    from django.db import OperationalError
-
-    settings.MEDIA_ROOT = tmp_path
-    organisation = OrganisationFactory()
-    for _ in range(2):
-        AssignmentFactory(
-            recommendation=RecommendationFactory(state=RecommendationState.ADOPTED),
-            organisation=organisation,
-            due_date=dt.date(2025, 1, 1),
-        )
-
-    def no_connection(self):
-        self.error = OperationalError("too many clients already")
-
-    monkeypatch.setattr(reporting._Counting, "run", no_connection)
-    run = build()
-
-    assert run.state == ReportRunState.DONE, run.error
-    assert run.figures["totals"]["overdue"] == 2
-    assert len(run.figures["overdue"]["top"]) == 2
-    assert "too many clients already" in caplog.text and "counted here" in caplog.text
+    tally = counts.result()
+    assert sum(tally.recommendations.values()) == 3 and sum(tally.assignments.values()) == 3
