@@ -26,7 +26,6 @@ import html
 import io
 import itertools
 import marshal
-import operator
 import re
 import shutil
 import struct
@@ -36,7 +35,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import is_not, itemgetter
 from pathlib import Path
 
 from django.db import connection
@@ -387,7 +386,7 @@ def iter_batches(
                     agencies,
                     map(_column[8], rows),
                     map(_column[3], rows),
-                    map(operator.is_not, map(_column[6], rows), itertools.repeat(None)),
+                    map(is_not, map(_column[6], rows), itertools.repeat(None)),
                     strict=True,
                 )
             )
@@ -650,8 +649,8 @@ class ChangeTracker:
 
 # Characters XML 1.0 does not allow (openpyxl refuses them): dropped from the XLSX's text.
 XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-# Text that cannot go into an XLSX cell as it is: to escape or clean, or with spaces to keep.
 SPREADSHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+# Text that cannot go into an XLSX cell as it is: to escape or clean, or with spaces to keep.
 XML_NOT_PLAIN = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f]|\A\s|\s\Z")
 FILE_BUFFER = 1 << 20
 
@@ -925,10 +924,11 @@ class StreamedWorkbook:
     first and its rows (``sheet``, a text handle for ``StreamedTable``) compressed as they come;
     ``finish`` adds the summary sheets that openpyxl writes once the figures are known, and the
     changes (from their own ``StreamedTable``'s XML file). The overdue sheet's XML around its
-    rows is openpyxl's, from a workbook holding only the header (``check``ed at the end)."""
+    rows is openpyxl's, from a workbook holding only the header (``finish`` checks that the
+    finished workbook's is the same)."""
 
     def __init__(self, path: Path, tmp: Path):
-        self.path, self.tmp = path, tmp
+        self.tmp = tmp
         self.strings = SharedStrings()
         self.head, self.tail = _overdue_sheet_frame()
         self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)

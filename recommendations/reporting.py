@@ -351,8 +351,9 @@ def consistent_reading() -> Iterator[None]:
     """The reading of a report in one snapshot of the database, so that its batches agree with
     each other even while agencies report: on PostgreSQL outside a transaction, a REPEATABLE
     READ, READ ONLY transaction. Elsewhere (SQLite, whose transactions here take the write
-    lock, or inside a transaction, as in tests) nothing more: each batch's two queries still
-    agree, as a batch's rows are only those of the recommendations it read."""
+    lock, or inside a transaction, as in tests) nothing more: a batch's queries cover the same
+    range of keys, and its rows are only those of the recommendations it read (one adopted
+    while its batch is read may be counted without its rows until the next report)."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         yield
         return
