@@ -27,10 +27,24 @@ DAY = datetime.date(2026, 3, 10)
 
 
 def _pick(page, row: str, field: str, text: str) -> None:
-    """Choose ``text`` in an admin autocomplete (select2) widget of an inline row."""
-    page.locator(f"#{row} .field-{field} .select2-selection").click()
-    page.locator(".select2-container--open .select2-search__field").fill(text)
-    page.locator(".select2-results__option", has_text=text).first.click()
+    """Choose ``text`` in an admin autocomplete (select2) widget of an inline row, and wait
+    until the widget shows it. Under load the results list can be redrawn by the search's
+    answer just as an option is clicked, and the click is lost: it is then made again."""
+    from playwright.sync_api import expect
+
+    chosen = page.locator(f"#{row} .field-{field} .select2-selection__rendered")
+    for attempt in range(3):
+        if attempt:
+            page.keyboard.press("Escape")  # a list left open by the lost click
+        page.locator(f"#{row} .field-{field} .select2-selection").click()
+        page.locator(".select2-container--open .select2-search__field").fill(text)
+        page.locator(".select2-results__option", has_text=text).first.click()
+        try:
+            expect(chosen).to_contain_text(text, timeout=5_000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
 
 
 def _slot(page, *, start: str, end: str, add: bool = True) -> None:

@@ -118,9 +118,7 @@ def test_second_membership_with_the_same_start_is_refused():
     with pytest.raises(ValidationError) as excinfo:
         second.full_clean()
     assert excinfo.value.message_dict == {
-        "__all__": [
-            "This organisation already has a membership of this group starting then."
-        ]
+        "__all__": ["This organisation already has a membership of this group starting then."]
     }
 
     with pytest.raises(IntegrityError, match=UNIQUE_VIOLATION), transaction.atomic():
