@@ -28,21 +28,27 @@ DAY = datetime.date(2026, 3, 10)
 
 def _pick(page, row: str, field: str, text: str) -> None:
     """Choose ``text`` in an admin autocomplete (select2) widget of an inline row, and wait
-    until the widget shows it. Under load the results list can be redrawn by the search's
-    answer just as an option is clicked, and the click is lost: it is then made again."""
+    until the widget shows it. Under load a click can be lost: the one that opens the list (on
+    a row just added), or the one on an option while the search's answer redraws the list.
+    Each step then waits 5 s, and the whole choice is made again, up to three times."""
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import expect
 
-    chosen = page.locator(f"#{row} .field-{field} .select2-selection__rendered")
+    widget = page.locator(f"#{row} .field-{field}")
+    search = page.locator(".select2-container--open .select2-search__field")
+    option = page.locator(".select2-container--open .select2-results__option", has_text=text)
     for attempt in range(3):
-        if attempt:
-            page.keyboard.press("Escape")  # a list left open by the lost click
-        page.locator(f"#{row} .field-{field} .select2-selection").click()
-        page.locator(".select2-container--open .select2-search__field").fill(text)
-        page.locator(".select2-results__option", has_text=text).first.click()
         try:
-            expect(chosen).to_contain_text(text, timeout=5_000)
+            if attempt:
+                page.keyboard.press("Escape")  # a list left open by a lost click
+            widget.locator(".select2-selection").click()
+            search.fill(text, timeout=5_000)
+            option.first.click(timeout=5_000)
+            expect(widget.locator(".select2-selection__rendered")).to_contain_text(
+                text, timeout=5_000
+            )
             return
-        except AssertionError:
+        except (AssertionError, PlaywrightError):
             if attempt == 2:
                 raise
 
