@@ -64,7 +64,8 @@ def _rows(agenda: Agenda) -> list[tuple]:
     )
 
 
-NO_NUL = st.characters(blacklist_characters="\x00")
+# Text as a browser can send it: UTF-8 (no lone surrogates), and no NUL (forms refuse it).
+NO_NUL = st.characters(codec="utf-8", exclude_characters="\x00")
 
 
 class AgendaNumbering(RuleBasedStateMachine):
