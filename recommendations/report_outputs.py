@@ -135,11 +135,7 @@ class SharedStrings:
         return f'<c t="s"><v>{number}</v></c>'
 
     def xml(self) -> bytes:
-        items = []
-        for text in self.numbers:
-            clean = html.escape(XML_ILLEGAL.sub("", text), quote=False)
-            space = ' xml:space="preserve"' if text != text.strip() else ""
-            items.append(f"<si><t{space}>{clean}</t></si>")
+        items = [f"<si>{_xlsx_t(text)}</si>" for text in self.numbers]
         return (
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             f'<sst xmlns="{SPREADSHEET_NS}" uniqueCount="{len(items)}">' + "".join(items) + "</sst>"
@@ -148,7 +144,7 @@ class SharedStrings:
 
 class OverdueCells:
     """The parts of the overdue rows that repeat, as CSV fields and XLSX cells, each made once:
-    per (dialogue, workshop, agency, role, status) the labels' cells, per due date the date's
+    per (group, agency, role, status) the labels' cells, per due date the date's
     and the days overdue's. Bounded by the reference data and the calendar, not by the rows.
     The XLSX's texts are ``strings``' (shared strings)."""
 
@@ -655,12 +651,18 @@ XML_NOT_PLAIN = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f]|\A\s|\s\Z")
 FILE_BUFFER = 1 << 20
 
 
-def _xlsx_text(value: str) -> str:
-    """An inline string cell's content, as openpyxl's write-only mode writes it."""
+def _xlsx_t(value: str) -> str:
+    """A text's ``<t>`` element in an XLSX, as openpyxl writes it: escaped, the characters XML
+    does not allow dropped, its leading or trailing spaces kept."""
     text = html.escape(XML_ILLEGAL.sub("", value), quote=False)
     if value != value.strip():
-        return f'<is><t xml:space="preserve">{text}</t></is>'
-    return f"<is><t>{text}</t></is>"
+        return f'<t xml:space="preserve">{text}</t>'
+    return f"<t>{text}</t>"
+
+
+def _xlsx_text(value: str) -> str:
+    """An inline string cell's content, as openpyxl's write-only mode writes it."""
+    return f"<is>{_xlsx_t(value)}</is>"
 
 
 class StreamedTable:

@@ -72,7 +72,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from config.queue import enqueue_on_commit, publish
+from config.queue import enqueue_on_commit
 from idm.models import CouncilSession, Dialogue
 from idm.selectors import event_key
 
@@ -276,11 +276,6 @@ def report_runs_rebuild_failed(*, runs: QuerySet[ReportRun]) -> list[ReportRun]:
         enqueue_on_commit(_build_task(), run_id=run.pk)
         requeued.append(run)
     return requeued
-
-
-def report_run_requeue(*, run: ReportRun) -> bool:
-    """Publish the build of a queued run now; False (logged) if the broker is down."""
-    return publish(_build_task(), run_id=run.pk)
 
 
 # --- Building a run ------------------------------------------------------------------------------
