@@ -8,18 +8,21 @@ to memory. Prints, each the median of ``--repeat`` runs:
 
 * the floor: the raw SQL a hand-written report would run over the same rows (the recommendations
   under follow-up, their assignments with effective due dates, their policy domains), every row
-  fetched into Python and dropped;
+  fetched into Python by the project's driver (psycopg) and dropped; and, for reference, the same
+  three queries fetched by ADBC into Arrow columns (PostgreSQL only), as the report reads;
 * the report's build (``report_run_build``): read in batches, counted, HTML, CSV and XLSX
   written and stored, emailed; and its ratio to the floor (target: at most 2x);
 * the parts of one more build, timed separately (the wrapping adds a little): reading the rows
-  (``iter_batches``: plain columns from the database; the assignments counted with ``Counter``,
-  the recommendations by a ``GROUP BY`` sent with the batch; the overdue rows' CSV lines and
-  XLSX rows formatted, the longest overdue kept), writing them (the XLSX zipped as it goes) and
+  (``iter_batches``: plain columns from the database, fetched by a thread of their own; the
+  assignments and recommendations counted, the overdue rows' CSV lines and XLSX rows joined and
+  the longest overdue kept, all as Arrow columns), writing them (the XLSX zipped as it goes) and
   comparing with the previous snapshot (``write_batch``), then the CSV, the rest of the XLSX,
   the HTML, and the rest (storing the files, the email, the tables made from the counters);
-* the queries per batch (constant: ``reporting.QUERIES_PER_BATCH``);
+* the queries per batch (constant: ``reporting.QUERIES_PER_BATCH``), counted by the reading's
+  own connection;
 * the peak memory of a build: Python allocations traced with ``tracemalloc`` (in a separate
-  run, as tracing slows Python down) and the growth of the process's maximum resident set.
+  run, as tracing slows Python down), plus the peak of Arrow's memory pool (its columns are
+  not Python allocations), and the growth of the process's maximum resident set.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ MEDIA = tempfile.mkdtemp(prefix="idm-report-bench-")
 os.environ["MEDIA_ROOT"] = MEDIA
 
 import django  # noqa: E402
+import pyarrow  # noqa: E402
 
 django.setup()
 
@@ -50,7 +54,7 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from recommendations import report_outputs, reporting  # noqa: E402
+from recommendations import report_reading, reporting  # noqa: E402
 from recommendations.enums import ReportKind, ReportRunState  # noqa: E402
 from recommendations.models import Assignment, Recommendation, ReportRun  # noqa: E402
 from recommendations.selectors import OPEN_STATUSES  # noqa: E402
@@ -67,25 +71,52 @@ SCOPE = "r.state = 'adopted' AND r.archived_at IS NULL"
 def floor() -> int:
     """The same rows by hand: three queries over the whole scope, every row fetched."""
     rows = 0
+    with connection.cursor() as cursor:
+        for sql, params in floor_queries():
+            cursor.execute(sql, params)
+            while chunk := cursor.fetchmany(10_000):
+                rows += len(chunk)
+    return rows
+
+
+def floor_queries() -> list[tuple[str, list]]:
     today = timezone.localdate()
     statuses = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
-    queries = [
-        f"SELECT r.id, r.reference, r.dialogue_id, r.workshop_id, r.overall_status "  # noqa: S608
-        f"FROM {RECOMMENDATION} r WHERE {SCOPE} ORDER BY r.id",
-        f"""SELECT a.id, a.recommendation_id, a.organisation_id, a.role, a.response, a.status,
+    return [
+        (
+            f"SELECT r.id, r.reference, r.dialogue_id, r.workshop_id, r.overall_status "  # noqa: S608
+            f"FROM {RECOMMENDATION} r WHERE {SCOPE} ORDER BY r.id",
+            [],
+        ),
+        (
+            f"""SELECT a.id, a.recommendation_id, a.organisation_id, a.role, a.response, a.status,
                    a.progress, COALESCE(a.due_date, s.start_date),
                    (COALESCE(a.due_date, s.start_date) < %s AND a.status IN ({statuses}))
             FROM {ASSIGNMENT} a JOIN {RECOMMENDATION} r ON r.id = a.recommendation_id
             LEFT JOIN {SESSION} s ON s.id = a.due_before_session_id
             WHERE {SCOPE} ORDER BY a.recommendation_id, a.id""",  # noqa: S608
-        f"""SELECT t.recommendation_id, t.policydomain_id FROM {DOMAINS} t
+            [today],
+        ),
+        (
+            f"""SELECT t.recommendation_id, t.policydomain_id FROM {DOMAINS} t
             JOIN {RECOMMENDATION} r ON r.id = t.recommendation_id WHERE {SCOPE}""",  # noqa: S608
+            [],
+        ),
     ]
-    with connection.cursor() as cursor:
-        for index, sql in enumerate(queries):
-            cursor.execute(sql, [today] if index == 1 else [])
-            while chunk := cursor.fetchmany(10_000):
-                rows += len(chunk)
+
+
+def floor_by_adbc() -> int:
+    """The floor's queries fetched by ADBC into Arrow columns (for reference)."""
+    import adbc_driver_postgresql.dbapi
+
+    rows = 0
+    with (
+        adbc_driver_postgresql.dbapi.connect(report_reading.adbc_conninfo()) as adbc,
+        adbc.cursor() as cursor,
+    ):
+        for sql, params in floor_queries():
+            cursor.execute(report_reading.literal_sql(sql, params))
+            rows += cursor.fetch_arrow_table().num_rows
     return rows
 
 
@@ -166,7 +197,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=reporting.BATCH_SIZE)
     options = parser.parse_args()
-    report_outputs.BATCH_SIZE = options.batch_size
+    report_reading.BATCH_SIZE = options.batch_size
     count = reporting.report_scope().count()
     assignments = Assignment.objects.filter(recommendation__in=reporting.report_scope()).count()
     print(f"{count:,} recommendations under follow-up, {assignments:,} assignments")
@@ -180,7 +211,13 @@ def main() -> None:
         build_times.append(seconds)
     floor_s, build_s = statistics.median(floor_times), statistics.median(build_times)
     ratio = build_s / floor_s
-    print(f"floor (raw SQL, {rows:,} rows fetched): {floor_s:.2f} s")
+    print(f"floor (raw SQL, {rows:,} rows fetched by psycopg): {floor_s:.2f} s")
+    if connection.vendor == "postgresql":
+        adbc_s = statistics.median(timed(floor_by_adbc)[0] for _ in range(options.repeat))
+        print(
+            f"  for reference, the same SQL fetched by ADBC into Arrow: {adbc_s:.2f} s "
+            f"(the build is {build_s / adbc_s:.2f}x that)"
+        )
     print(
         f"report build (read, count, HTML + CSV + XLSX, store, mail): {build_s:.2f} s "
         f"= {ratio:.2f}x the floor (target {TARGET:.0f}x) {'OK' if ratio <= TARGET else 'OVER'}"
@@ -197,33 +234,48 @@ def main() -> None:
     for name, seconds in parts.items():
         print(f"  {name:<44} {seconds:6.2f} s  {seconds / floor_s:5.2f}x")
 
-    with CaptureQueriesContext(connection) as queries:
+    fetchers = []
+    with CaptureQueriesContext(connection) as setup_queries, reporting.consistent_reading() as at:
         batches = sum(
             1
             for _ in reporting.iter_batches(
-                reporting.report_scope(), today=timezone.localdate(), batch_size=options.batch_size
+                reporting.report_scope(),
+                today=timezone.localdate(),
+                batch_size=options.batch_size,
+                snapshot=at,
+                fetched=fetchers.append,
             )
         )
+    queries = fetchers[0].queries
     expected = math.ceil(count / options.batch_size)
-    setup = len(queries) - batches * reporting.QUERIES_PER_BATCH
+    last = queries - batches * reporting.QUERIES_PER_BATCH
     print(
-        f"queries: {len(queries)} for {batches} batches of {options.batch_size} "
-        f"(expected {expected}): {reporting.QUERIES_PER_BATCH} per batch and {setup} once "
-        f"(labels, the last empty batch); the counting is in the batches: the assignments "
-        f"counted by Python from their rows, the recommendations by one of the batch's queries"
+        f"queries: {queries} by {type(fetchers[0]).__name__} for {batches} batches of "
+        f"{options.batch_size} (expected {expected}): {reporting.QUERIES_PER_BATCH} per batch "
+        f"and {last} finding no more; {len(setup_queries)} on Django's connection (the labels, "
+        f"the snapshot); the counting is done from the batches' rows"
     )
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pool = pyarrow.default_memory_pool()
+    pool.release_unused()
+    arrow_before = pool.max_memory()
     tracemalloc.start()
     build()
     _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peak_mb = peak / 1024 / 1024
+    # The pool's peak since the process began: at most this build's (the earlier builds read
+    # the same batches).
+    arrow_mb = pool.max_memory() / 1024 / 1024
+    peak_mb = peak / 1024 / 1024 + arrow_mb
     print(
-        f"peak memory of a build: {peak_mb:.1f} MB traced (target < {MEMORY_TARGET_MB} MB) "
-        f"{'OK' if peak_mb < MEMORY_TARGET_MB else 'OVER'}; max RSS {rss_after:.0f} MB "
-        f"(+{rss_after - rss_before:.0f} MB over the earlier runs)"
+        f"peak memory of a build: {peak_mb:.1f} MB (target < {MEMORY_TARGET_MB} MB) "
+        f"{'OK' if peak_mb < MEMORY_TARGET_MB else 'OVER'}: {peak / 1024 / 1024:.1f} MB "
+        f"traced Python allocations, Arrow's pool at most {arrow_mb:.1f} MB "
+        f"({'as high as' if pool.max_memory() == arrow_before else 'higher than'} in the "
+        f"earlier builds); max RSS {rss_after:.0f} MB (+{rss_after - rss_before:.0f} MB over the "
+        f"earlier runs)"
     )
 
 

@@ -2,17 +2,16 @@
 pieces its reading shares, the labels, the counters and the tables made from them.
 
 The counters (``Counts``, then a ``Tally``) are counted a batch at a time as the rows are read
-(``report_outputs.iter_batches``): the assignments by Python from the batch's rows, the
-recommendations by a ``GROUP BY`` in portable SQL (SQLite and PostgreSQL). They are keyed by the
-groups (dialogues, workshops, agencies, domains, statuses), never by recommendation, so they do
-not grow with the data. Python then turns them into tables (``figures_from_tally``).
+(``report_reading.iter_batches``), from the batch's rows, as columns (Arrow's ``group_by``).
+They are keyed by the groups (dialogues, workshops, agencies, domains, statuses), never by
+recommendation, so they do not grow with the data. Python then turns them into tables
+(``figures_from_tally``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -158,10 +157,8 @@ class Tally:
 # --- Counting, a batch at a time ----------------------------------------------------------------
 #
 # Each batch of recommendations (a range of their keys) is counted as it is read
-# (``report_outputs.iter_batches``): its assignments by Python, from the rows it has anyway, with
-# ``collections.Counter`` over their columns (in C, no Python per row); its recommendations by
-# the database, with a ``GROUP BY`` sent with the batch's rows (``RecommendationCounting``), run
-# in the database's process while Python formats the batch before.
+# (``report_reading.iter_batches``), from the rows it has anyway: grouped as columns (Arrow's
+# ``group_by``, in C++), the few groups found added to the counters here.
 
 
 class Counts:
@@ -188,6 +185,25 @@ class Counts:
             self.group_keys.append(key)
         return number
 
+    def add_recommendations(self, found) -> None:
+        """A batch's recommendations, counted by (group, overall status, open, unattended):
+        ``found`` yields those and the count. A recommendation is open while one of its
+        addressees has not concluded (or it has none), unattended when open with no addressee
+        in progress; one with no policy domain counts under the domain ``None``, one with
+        several under each."""
+        tally = self.tally
+        for group, status, is_open, is_unattended, count in found:
+            dialogue_id, workshop_id, domains = self.group_keys[group]
+            tally.recommendations[(dialogue_id, workshop_id, status)] += count
+            if is_unattended:
+                tally.unattended[(dialogue_id, workshop_id)] += count
+            for domain_id in domains or (None,):
+                tally.domain_recommendations[(domain_id, status)] += count
+                if is_open:
+                    tally.domain_open[domain_id] += count
+                if is_unattended:
+                    tally.domain_unattended[domain_id] += count
+
     def result(self) -> Tally:
         """The counters by the tables' keys. A recommendation with no policy domain counts
         under the domain ``None``; one with several, under each."""
@@ -210,81 +226,6 @@ class Counts:
         self.assignments.clear()
         self.progress.clear()
         return tally
-
-
-def _first_domain(rec_id: str) -> tuple[str, str]:
-    """The joins of the recommendation ``rec_id``'s policy domains within the batch's range
-    (``t``, a LEFT JOIN: none is one row of domain NULL; parameters: first, last) and an
-    expression that is 1 on one row only of each recommendation (its first domain's, or its row
-    of none): summing it counts each recommendation's rows once, whatever its number of
-    domains. One pass then gives the counts by domain and without."""
-    joins = (
-        f"LEFT JOIN {DOMAINS} t ON t.recommendation_id = {rec_id} "  # noqa: S608
-        f"LEFT JOIN (SELECT recommendation_id, MIN(policydomain_id) AS id FROM {DOMAINS} "
-        f"WHERE recommendation_id > %s AND recommendation_id <= %s "
-        f"GROUP BY recommendation_id) m ON m.recommendation_id = {rec_id}"
-    )
-    return (
-        joins,
-        "CASE WHEN t.policydomain_id IS NULL OR t.policydomain_id = m.id THEN 1 ELSE 0 END",
-    )
-
-
-@dataclass
-class RecommendationCounting:
-    """The counting query of a batch's recommendations, for the scope's SQL (``scope_sql``):
-    a recommendation is open while one of its addressees has not concluded (or it has none),
-    unattended when open with no addressee in progress; grouped by dialogue, workshop, overall
-    status and policy domain. ``params(first, last)``: its parameters for the batch of keys in
-    ``(first, last]``."""
-
-    sql: str
-    params: Callable[[int, int], list]
-
-    @classmethod
-    def build(cls, rec_sql: str, rec_params: list) -> RecommendationCounting:
-        concluded = [status.value for status in CONCLUDED]
-        facts = (
-            f"SELECT r.id, r.dialogue_id, r.workshop_id, r.overall_status, "  # noqa: S608
-            f"CASE WHEN COUNT(a.id) = 0 OR SUM(CASE WHEN a.status IN "
-            f"({placeholders(concluded)}) THEN 0 ELSE 1 END) > 0 THEN 1 ELSE 0 END AS is_open, "
-            f"SUM(CASE WHEN a.status = %s THEN 1 ELSE 0 END) AS active "
-            f"FROM ({rec_sql}) r LEFT JOIN {ASSIGNMENT} a ON a.recommendation_id = r.id "
-            f"AND a.recommendation_id > %s AND a.recommendation_id <= %s "
-            f"WHERE r.id > %s AND r.id <= %s "
-            f"GROUP BY r.id, r.dialogue_id, r.workshop_id, r.overall_status"
-        )
-        unattended = "CASE WHEN f.is_open = 1 AND COALESCE(f.active, 0) = 0 THEN 1 ELSE 0 END"
-        joins, first = _first_domain("f.id")
-        groups = "f.dialogue_id, f.workshop_id, f.overall_status, t.policydomain_id, f.is_open"
-        return cls(
-            sql=(
-                f"SELECT {groups}, {unattended} AS u, COUNT(*), SUM({first}) "  # noqa: S608
-                f"FROM ({facts}) f {joins} GROUP BY {groups}, u"
-            ),
-            params=lambda first, last: [
-                *concluded,
-                IN_PROGRESS.value,
-                *rec_params,
-                *[first, last] * 3,
-            ],
-        )
-
-
-def count_recommendations(tally: Tally, rows: list[tuple]) -> None:
-    """Add a batch's recommendation groups (``RecommendationCounting``) to ``tally``. One with
-    no policy domain counts under the domain ``None``."""
-    for dialogue_id, workshop_id, status, domain_id, is_open, is_unattended, *counts in rows:
-        count, count_once = counts
-        if count_once:
-            tally.recommendations[(dialogue_id, workshop_id, status)] += count_once
-            if is_unattended:
-                tally.unattended[(dialogue_id, workshop_id)] += count_once
-        tally.domain_recommendations[(domain_id, status)] += count
-        if is_open:
-            tally.domain_open[domain_id] += count
-        if is_unattended:
-            tally.domain_unattended[domain_id] += count
 
 
 # --- Tables from the counters --------------------------------------------------------------------

@@ -1,13 +1,8 @@
 """The follow-up report's long tables and files: each assignment's snapshot row, the overdue
 rows and the changes since the previous report, the CSV, the XLSX and the charts.
 
-**Rows in batches.** ``iter_batches`` reads the recommendations by primary key, in batches of
-``QUERIES_PER_BATCH`` queries each; the database sends each assignment's plain columns (the
-cheapest for it to send and for the driver to decode: formatting the strings in SQL cost the
-database more than Python). Python counts them (``Counts``), keeps the longest overdue
-(``LongestOverdue``), takes each assignment's snapshot row and, when it is overdue, makes its
-CSV line and its XLSX row (``<row>`` XML) from cells made once per label and date
-(``OverdueCells``). The rows are written a batch at a time (the XLSX zipped as they come,
+The rows are read, counted and formatted a batch at a time by ``report_reading.iter_batches``.
+Here they are written (the overdue rows' CSV lines and the XLSX zipped as they come,
 ``StreamedWorkbook``), and the snapshot rows compared with the previous run's
 (``ChangeTracker``): the rows of a batch equal to the previous ones are skipped at once. Memory
 holds one batch and the counters, whatever the number of recommendations.
@@ -24,7 +19,6 @@ import hashlib
 import heapq
 import html
 import io
-import itertools
 import marshal
 import re
 import shutil
@@ -33,36 +27,21 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
-from operator import is_not, itemgetter
 from pathlib import Path
 
-from django.db import connection
-from django.db.models import QuerySet
+import pyarrow as pa
 from django.utils.translation import gettext as _
 
 from .enums import ImplementationStatus
-from .models import Recommendation
 from .report_figures import (
-    ASSIGNMENT,
     CONCLUDED,
-    DOMAINS,
     RESPONSES,
-    SESSION,
     STATUSES,
     Counts,
     Labels,
-    RecommendationCounting,
-    count_recommendations,
-    overdue_sql,
-    scope_sql,
 )
 
-# Fewer, larger batches cost fewer round trips; a batch of 5000 holds ~15,000 assignment rows.
-BATCH_SIZE = 5000
-# Per batch: its recommendations, its assignments' rows, its recommendations' counting.
-QUERIES_PER_BATCH = 3
 HTML_LIST_CAP = 200
 
 OVERDUE_COLUMNS = [
@@ -95,25 +74,6 @@ def csv_field(value) -> str:
     if any(char in text for char in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
-
-
-@dataclass
-class Batch:
-    """One batch of recommendations (keys in ``(first, last]``), their assignments' rows."""
-
-    recommendations: int
-    first: int
-    last: int
-    # Each assignment's snapshot row (``SnapshotWriter``), sorted by recommendation and id.
-    snapshot: list[tuple]
-    # The overdue assignments' CSV lines and XLSX ``<row>`` elements, in the same order.
-    overdue_csv: list[str]
-    overdue_xml: list[str]
-
-
-# An assignment's snapshot row (``SnapshotWriter``): the first six columns of its row.
-_snapshot_columns = itemgetter(0, 1, 2, 3, 4, 5)
-_column = [itemgetter(index) for index in range(9)]
 
 
 class SharedStrings:
@@ -151,7 +111,7 @@ class OverdueCells:
     def __init__(self, labels: Labels, today: dt.date, strings: SharedStrings):
         self.labels, self.today, self.strings = labels, today, strings
         self.middles: dict[tuple, tuple[str, str]] = {}
-        self.dues: dict[object, tuple[str, str]] = {}
+        self.dues: dict[int, tuple[str, str]] = {}
 
     def middle(self, key: tuple, group: tuple) -> tuple[str, str]:
         """``key``: (group number, organisation_id, role, status); ``group``: the group's
@@ -177,81 +137,18 @@ class OverdueCells:
             )
         return found
 
-    def due(self, value) -> tuple[str, str]:
-        """The due date (a date, or its text on SQLite) and the days overdue."""
-        found = self.dues.get(value)
+    def due_of_day(self, day: int) -> tuple[str, str]:
+        """The due date (``day``: days since 1970-01-01, as Arrow holds dates) and the days
+        overdue."""
+        found = self.dues.get(day)
         if found is None:
-            due = _as_date(value)
+            due = EPOCH + dt.timedelta(days=day)
             iso, days = due.isoformat(), (self.today - due).days
-            found = self.dues[value] = (
+            found = self.dues[day] = (
                 f"{iso},{days}",
                 f"{self.strings.cell(iso)}<c><v>{days}</v></c>",
             )
         return found
-
-
-def _recommendations_sql(rec_sql: str, *, batch_size: int) -> str:
-    """The query of a batch's recommendations: parameters ``[*scope params, after]``. The
-    ``batch_size`` first recommendations of the scope with a key after ``after``, a row per
-    policy domain (one, of domain NULL, when none): ``id, dialogue_id, workshop_id,
-    policydomain_id``, sorted by recommendation, then by domain."""
-    return (
-        "SELECT r.id, r.dialogue_id, r.workshop_id, t.policydomain_id "  # noqa: S608
-        "FROM (SELECT s.id, s.dialogue_id, s.workshop_id "
-        f"FROM ({rec_sql}) s WHERE s.id > %s ORDER BY s.id LIMIT {int(batch_size)}) r "
-        f"LEFT JOIN {DOMAINS} t ON t.recommendation_id = r.id "
-        "ORDER BY r.id, t.policydomain_id"
-    )
-
-
-def _rows_sql(rec_sql: str, *, today: dt.date) -> tuple[str, list]:
-    """The query of a batch's assignment rows: parameters ``[*params, *scope params, first,
-    last, first, last]``, ``params`` returned. Columns: ``recommendation_id, id,
-    organisation_id, status, progress, reference``, the due date when the assignment is overdue
-    (else NULL), ``role, response``; sorted by recommendation, then by id."""
-    overdue, overdue_params = overdue_sql(today)
-    sql = (
-        "SELECT a.recommendation_id, a.id, a.organisation_id, a.status, a.progress, "  # noqa: S608
-        f"r.reference, CASE WHEN {overdue} = 1 THEN COALESCE(a.due_date, s.start_date) END, "
-        f"a.role, a.response "
-        f"FROM ({rec_sql}) r JOIN {ASSIGNMENT} a ON a.recommendation_id = r.id "
-        f"LEFT JOIN {SESSION} s ON s.id = a.due_before_session_id "
-        f"WHERE a.recommendation_id > %s AND a.recommendation_id <= %s "
-        f"AND r.id > %s AND r.id <= %s ORDER BY a.recommendation_id, a.id"
-    )
-    return sql, overdue_params
-
-
-def _batch_groups(rows: list[tuple], counts: Counts) -> dict[int, int]:
-    """The rows of ``_recommendations_sql``: each recommendation's group (``Counts.group``),
-    by key, in key order."""
-    found: dict[int, int] = {}
-    current, dialogue_id, workshop_id, domains = None, None, None, []
-    for rec_id, d_id, w_id, domain_id in rows:
-        if rec_id != current:
-            if current is not None:
-                found[current] = counts.group(dialogue_id, workshop_id, (*domains,))
-            current, dialogue_id, workshop_id, domains = rec_id, d_id, w_id, []
-        if domain_id is not None:
-            domains.append(domain_id)
-    if current is not None:
-        found[current] = counts.group(dialogue_id, workshop_id, (*domains,))
-    return found
-
-
-def _pipeline():
-    """On PostgreSQL with psycopg 3, the connection in pipeline mode: a query is sent without
-    waiting for the previous one's result, so the database reads a batch while Python formats
-    and writes the one before. Elsewhere nothing."""
-    if connection.vendor != "postgresql":
-        return nullcontext()
-    connection.ensure_connection()
-    raw = connection.connection
-    if not hasattr(raw, "pipeline"):  # psycopg2
-        return nullcontext()
-    from psycopg import Pipeline
-
-    return raw.pipeline() if Pipeline.is_supported() else nullcontext()
 
 
 class LongestOverdue:
@@ -294,126 +191,7 @@ class LongestOverdue:
         return top
 
 
-def iter_batches(
-    scope: QuerySet[Recommendation],
-    *,
-    today: dt.date,
-    labels: Labels | None = None,
-    batch_size: int | None = None,
-    counts: Counts | None = None,
-    longest: LongestOverdue | None = None,
-    strings: SharedStrings | None = None,
-) -> Iterator[Batch]:
-    """The assignments of the recommendations of ``scope`` (``report_scope`` or a part of it),
-    in batches of recommendations by primary key, ``QUERIES_PER_BATCH`` queries each: the
-    batch's recommendations with their policy domains (``_recommendations_sql``), its
-    assignments' rows (``_rows_sql``, sorted by recommendation, then by id) and the counting of
-    its recommendations (``RecommendationCounting``). A batch's rows are selected by the range
-    of its recommendations' keys, not by a list of thousands of parameters.
-
-    The rows come as plain columns (the cheapest for the database to send and for the driver
-    to decode). They are counted into ``counts`` with ``Counter`` (in C); the overdue ones are
-    formatted here, their CSV line and XLSX row from ``OverdueCells``, only the reference (plain
-    text: the database's check constraint ``recommendation_reference_format``), the progress
-    and the row number changing from row to row; the XLSX rows' texts are ``strings``' (shared
-    strings: the workbook must hold them). The longest overdue are kept in ``longest``.
-
-    On PostgreSQL the connection is in pipeline mode while the batches are iterated: the next
-    batch's queries are sent before a batch is formatted and handed over, so the database reads
-    and counts it meanwhile. The caller may still query between batches (psycopg waits for the
-    results it needs), but should not write."""
-    batch_size = batch_size or BATCH_SIZE
-    labels = labels or Labels.load()
-    counts = counts if counts is not None else Counts()
-    cells = OverdueCells(labels, today, strings if strings is not None else SharedStrings())
-    middles, dues = cells.middles, cells.dues
-    group_keys = counts.group_keys
-    rec_sql, rec_params = scope_sql(scope)
-    recs_sql = _recommendations_sql(rec_sql, batch_size=batch_size)
-    sql, params = _rows_sql(rec_sql, today=today)
-    counting = RecommendationCounting.build(rec_sql, rec_params)
-
-    number = 1  # the XLSX sheet's row: the header is row 1
-    with (
-        connection.cursor() as recs,
-        connection.cursor() as cursor,
-        connection.cursor() as recommendation_groups,
-        _pipeline(),
-    ):
-
-        def ask(first: int, last: int, more: bool) -> None:
-            """The batch of keys in ``(first, last]``: its rows and counts, and (``more``)
-            the recommendations of the next."""
-            cursor.execute(sql, [*params, *rec_params, *[first, last] * 2])
-            recommendation_groups.execute(counting.sql, counting.params(first, last))
-            if more:
-                recs.execute(recs_sql, [*rec_params, last])
-
-        recs.execute(recs_sql, [*rec_params, 0])
-        groups = _batch_groups(recs.fetchall(), counts)
-        if not groups:
-            return
-        first, last = 0, next(reversed(groups))
-        # A last query finds nothing more unless this batch was short.
-        more = len(groups) == batch_size
-        ask(first, last, more)
-        while groups:
-            rows = cursor.fetchall()
-            count_recommendations(counts.tally, recommendation_groups.fetchall())
-            following = _batch_groups(recs.fetchall(), counts) if more else {}
-            if following:
-                # The next batch asked for now: the database reads and counts it while this
-                # one is formatted and handed over.
-                following_last = next(reversed(following))
-                more = len(following) == batch_size
-                ask(last, following_last, more)
-            if not groups.keys() >= set(map(_column[0], rows)):
-                # Adopted after its batch's recommendations were read (SQLite, where the
-                # reading is not one snapshot): the next report has it.
-                rows = [row for row in rows if row[0] in groups]
-            # In C: each row's keys (group, agency, response, status, overdue) and (group,
-            # agency, progress).
-            group_of = groups.get
-            row_groups = list(map(group_of, map(_column[0], rows)))
-            agencies = list(map(_column[2], rows))
-            counts.assignments.update(
-                zip(
-                    row_groups,
-                    agencies,
-                    map(_column[8], rows),
-                    map(_column[3], rows),
-                    map(is_not, map(_column[6], rows), itertools.repeat(None)),
-                    strict=True,
-                )
-            )
-            counts.progress.update(zip(row_groups, agencies, map(_column[4], rows), strict=True))
-            del row_groups, agencies
-            snapshot = list(map(_snapshot_columns, rows))
-            overdue_csv, overdue_xml = [], []
-            csv_line, xml_row = overdue_csv.append, overdue_xml.append
-            top, cut = longest.rows.append if longest else None, longest.cut if longest else None
-            for rid, aid, org_id, status, progress, reference, due, role, _response in rows:
-                if due is None:
-                    continue
-                group = group_of(rid)
-                key = (group, org_id, role, status)
-                middle = middles.get(key) or cells.middle(key, group_keys[group])
-                dates = dues.get(due) or cells.due(due)
-                number += 1
-                csv_line(f"{reference},{middle[0]},{progress},{dates[0]}")
-                xml_row(
-                    f'<row r="{number}"><c t="inlineStr"><is><t>{reference}</t></is></c>'
-                    f"{middle[1]}<c><v>{progress}</v></c>{dates[1]}</row>"
-                )
-                if top is not None and (cut is None or due <= cut):
-                    top((due, rid, aid, reference, group, org_id, role, status, progress))
-            del rows
-            if longest is not None:
-                longest.trim()
-            yield Batch(len(groups), first, last, snapshot, overdue_csv, overdue_xml)
-            if not following:
-                return
-            first, last, groups = last, following_last, following
+EPOCH = dt.date(1970, 1, 1)
 
 
 def _as_date(value) -> dt.date | None:
@@ -426,53 +204,98 @@ def _as_date(value) -> dt.date | None:
 # --- Snapshots and what changed ------------------------------------------------------------------
 
 
-SNAPSHOT_MAGIC = b"IDM report snapshot 3\n"
-# marshal's format 2 has no references between objects: made three times faster than by the
-# current format, whose bookkeeping of every object is no use for rows of plain values.
-SNAPSHOT_MARSHAL_VERSION = 2
-# A block's header: the batch's bounds (first, last], the digest of its rows, their size.
-BLOCK_HEADER = struct.Struct(">qq16sI")
+# Each assignment's snapshot row: the first six columns of ``report_reading.ROW_SCHEMA``.
+SNAPSHOT_SCHEMA = pa.schema(
+    [
+        ("recommendation_id", pa.int64()),
+        ("id", pa.int64()),
+        ("organisation_id", pa.int64()),
+        ("status", pa.string()),
+        ("progress", pa.int64()),
+        ("reference", pa.string()),
+    ]
+)
+SNAPSHOT_MAGIC = b"IDM report snapshot 4\n"
+# A block's header: the batch's bounds (first, last], the digest of its rows, their size as
+# stored (compressed) and as Arrow's record batch.
+BLOCK_HEADER = struct.Struct(">qq16sII")
+SNAPSHOT_CODEC = "zstd"
+# The earlier format: the same header without the last size, the rows ``marshal``'d and zlib'd.
+SNAPSHOT_MAGIC_3 = b"IDM report snapshot 3\n"
+BLOCK_HEADER_3 = struct.Struct(">qq16sI")
 GZIP_MAGIC = b"\x1f\x8b"
+
+
+def plain_columns(rows: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """The first columns of ``rows``, as ``schema`` names them, each written the same way
+    whatever it was made by: a column with no null has no validity bitmap (a filtered one
+    keeps an empty one, which Arrow would write out), so equal rows serialise equally."""
+    columns = []
+    for index in range(len(schema)):
+        column = rows.column(index)
+        if not column.null_count and column.buffers()[0] is not None:
+            column = pa.Array.from_buffers(
+                column.type, len(column), [None, *column.buffers()[1:]], offset=column.offset
+            )
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def snapshot_rows(rows: pa.RecordBatch) -> list[tuple]:
+    """A batch's snapshot rows as tuples ``(recommendation_id, assignment_id, organisation_id,
+    status, progress, reference)``: only for a batch that differs from the previous run's."""
+    return list(zip(*(column.to_pylist() for column in rows.columns), strict=True))
 
 
 @dataclass
 class SnapshotBlock:
-    """One batch of a snapshot: its bounds, the digest of its rows as marshalled, and the rows
-    as stored (zlib of the marshalled list); ``digest`` None for a block read from a snapshot
-    of the earlier format (rows only, never taken as a whole)."""
+    """One batch of a snapshot: its bounds, the digest of its rows as serialised, and the rows
+    as stored (compressed), with their size before; ``digest`` None for a block read from a
+    snapshot of the first format (rows only, never taken as a whole)."""
 
     first: float
     last: float
     digest: bytes | None
     stored: bytes | None = None
     rows: list[tuple] | None = None
+    size: int | None = None  # None: the marshalled rows of the format before
 
     def decoded(self) -> list[tuple]:
         if self.rows is None:
-            self.rows = marshal.loads(zlib.decompress(self.stored))  # noqa: S302 - our own
+            if self.size is None:
+                self.rows = marshal.loads(zlib.decompress(self.stored))  # noqa: S302 - our own
+            else:
+                data = pa.decompress(self.stored, decompressed_size=self.size, codec=SNAPSHOT_CODEC)
+                self.rows = snapshot_rows(pa.ipc.read_record_batch(data, SNAPSHOT_SCHEMA))
         return self.rows
 
 
 class SnapshotWriter:
-    """Each assignment's state at this run: ``(recommendation_id, assignment_id,
-    organisation_id, status, progress, reference)``, sorted by recommendation and assignment,
-    a block per batch (after ``SNAPSHOT_MAGIC``): ``BLOCK_HEADER`` then the rows ``marshal``'d
-    and zipped (made and read back in C: no formatting or parsing per row). The file is this
-    application's own, read only by the next report (``read_snapshot``)."""
+    """Each assignment's state at this run (``SNAPSHOT_SCHEMA``), sorted by recommendation and
+    assignment, a block per batch (after ``SNAPSHOT_MAGIC``): ``BLOCK_HEADER``, then the
+    batch's columns as Arrow serialises a record batch, compressed (made and read back in C:
+    no formatting or parsing per row). The file is this application's own, read only by the
+    next report (``read_snapshot``)."""
 
     def __init__(self, path: Path):
         self.handle = path.open("wb", buffering=FILE_BUFFER)  # noqa: SIM115 - closed by close()
         self.handle.write(SNAPSHOT_MAGIC)
 
     @staticmethod
-    def encode(rows: list[tuple]) -> tuple[bytes, bytes]:
-        """The rows marshalled, and their digest."""
-        data = marshal.dumps(rows, SNAPSHOT_MARSHAL_VERSION)
+    def encode(rows: pa.RecordBatch) -> tuple[pa.Buffer, bytes]:
+        """The rows serialised, and their digest."""
+        data = rows.serialize()
         return data, hashlib.blake2b(data, digest_size=16).digest()
 
-    def write_block(self, first: int, last: int, digest: bytes, stored: bytes) -> None:
-        self.handle.write(BLOCK_HEADER.pack(first, last, digest, len(stored)))
-        self.handle.write(stored)
+    @staticmethod
+    def compress(data: pa.Buffer) -> tuple[bytes, int]:
+        """The serialised rows as stored, and their size before."""
+        return pa.compress(data, codec=SNAPSHOT_CODEC, asbytes=True), data.size
+
+    def write_block(self, first: int, last: int, digest: bytes, stored: tuple[bytes, int]):
+        data, size = stored
+        self.handle.write(BLOCK_HEADER.pack(first, last, digest, len(data), size))
+        self.handle.write(data)
 
     def close(self) -> None:
         self.handle.close()
@@ -485,17 +308,19 @@ def parse_snapshot_line(line: str) -> tuple:
 
 def read_snapshot(handle) -> Iterator[SnapshotBlock]:
     """The blocks of a snapshot (an open binary file of ``SnapshotWriter``'s); also those of
-    the earlier format (gzip'd, a tab-separated line per row), by chunks of lines."""
+    the earlier formats: marshalled rows, and the first (gzip'd, a tab-separated line per row)
+    by chunks of lines."""
     start = handle.read(len(SNAPSHOT_MAGIC))
-    if start == SNAPSHOT_MAGIC:
-        while header := handle.read(BLOCK_HEADER.size):
-            if len(header) < BLOCK_HEADER.size:
+    if start in (SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_3):
+        header_format = BLOCK_HEADER if start == SNAPSHOT_MAGIC else BLOCK_HEADER_3
+        while header := handle.read(header_format.size):
+            if len(header) < header_format.size:
                 raise ValueError("the previous report's snapshot is cut off")
-            first, last, digest, size = BLOCK_HEADER.unpack(header)
-            stored = handle.read(size)
-            if len(stored) < size:
+            first, last, digest, stored_size, *size = header_format.unpack(header)
+            stored = handle.read(stored_size)
+            if len(stored) < stored_size:
                 raise ValueError("the previous report's snapshot is cut off")
-            yield SnapshotBlock(first, last, digest, stored)
+            yield SnapshotBlock(first, last, digest, stored, size=size[0] if size else None)
         return
     if not start.startswith(GZIP_MAGIC):
         raise ValueError("the previous report's snapshot is not one")
@@ -570,18 +395,20 @@ class ChangeTracker:
             self.broken = f"{type(error).__name__}: {error}"
             self.blocks = None
 
-    def unchanged(self, first: int, last: int, digest: bytes) -> bytes | None:
-        """The previous snapshot's block, as stored, when it is the batch ``(first, last]``
-        with rows of this ``digest``; then taken. Else None: ``compare`` the rows."""
+    def unchanged(self, first: int, last: int, digest: bytes) -> tuple[bytes, int] | None:
+        """The previous snapshot's block, as stored (and its size before), when it is the
+        batch ``(first, last]`` with rows of this ``digest``; then taken. Else None:
+        ``compare`` the rows."""
         block = self.pending
         if (
             block is None
+            or block.size is None
             or self.start < len(self.buffer)
             or (block.first, block.last, block.digest) != (first, last, digest)
         ):
             return None
         self._next_block()
-        return block.stored
+        return block.stored, block.size
 
     def _read_past(self, last: float) -> None:
         """Decode the blocks that may hold rows of recommendations up to ``last``."""
@@ -720,14 +547,15 @@ class StreamedTable:
         cells.append("</row>")
         self.xml_handle.write("".join(cells))
 
-    def write_formatted(self, csv_lines: list[str], xml_rows: list[str]) -> None:
-        """Rows already formatted (by the database): CSV lines without their ends, and the
-        XLSX's ``<row>`` elements numbered from ``count + 1``."""
-        if csv_lines:
-            self.csv_handle.write("\r\n".join(csv_lines))
-            self.csv_handle.write("\r\n")
-            self.xml_handle.write("".join(xml_rows))
-            self.count += len(xml_rows)
+    def write_formatted(self, csv_lines, xml_rows, rows: int) -> None:
+        """``rows`` rows already formatted (``report_reading``), as UTF-8 bytes: their CSV
+        lines, each ended by CRLF, and the XLSX's ``<row>`` elements numbered from
+        ``count + 1``."""
+        if rows:
+            for handle, data in ((self.csv_handle, csv_lines), (self.xml_handle, xml_rows)):
+                handle.flush()
+                handle.buffer.write(data)
+            self.count += rows
 
     def close(self) -> None:
         try:

@@ -29,18 +29,18 @@ status or progress changed, new ones, and those no longer followed (their recomm
 superseded or archived).
 
 **Reading.** The data is read once, in batches of recommendations by primary key, with a
-constant number of queries per batch (``QUERIES_PER_BATCH``, ``report_outputs.iter_batches``),
-on PostgreSQL in one REPEATABLE READ snapshot and in pipeline mode: the database reads the next
-batch while Python works on one. The counts come from the same reading, so they always agree
-with the rows (``report_figures.Counts``): the assignments counted by Python from the batch's
-rows (``Counter``, in C), the recommendations by a ``GROUP BY`` over the batch's range of keys
-sent with its rows. The rows come as plain columns; Python keeps the longest overdue for the
-HTML (``LongestOverdue``), formats each overdue row's CSV line and XLSX ``<row>`` (the repeated
-cells made once, the texts as shared strings), writes them (the XLSX zipped as they come) and
-compares each assignment's snapshot row with the previous run's (``ChangeTracker``: a batch
-equal to the previous one is passed at once). The report's CSV copies the overdue and changed
-rows' file, and the XLSX has the summary sheets added by openpyxl's write-only mode at the end.
-Memory does not grow with the number of recommendations.
+constant number of queries per batch (``QUERIES_PER_BATCH``, ``report_reading.iter_batches``),
+on PostgreSQL in one REPEATABLE READ snapshot, exported to a second connection of ADBC's
+PostgreSQL driver, which reads the rows straight into Arrow columns in a thread of its own: the
+database and the driver fetch the next batch while this one is worked on. The counts come from
+the same reading, so they always agree with the rows (``report_figures.Counts``): counted as
+columns (Arrow's ``group_by``), as are the overdue rows' CSV lines and XLSX ``<row>`` elements
+(the repeated cells made once, the texts as shared strings). The batches are written as they
+come (the XLSX zipped as it goes), and each assignment's snapshot row compared with the
+previous run's (``ChangeTracker``: a batch equal to the previous one is passed at once). The
+report's CSV copies the overdue and changed rows' file, and the XLSX has the summary sheets
+added by openpyxl's write-only mode at the end. Memory does not grow with the number of
+recommendations.
 
 **Never half-written.** The files are made in a temporary folder; they are stored and the run
 marked done in one transaction at the end. Any error marks the run failed with its text, and no
@@ -55,7 +55,6 @@ import gc
 import logging
 import re
 import tempfile
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
@@ -87,25 +86,28 @@ from .report_figures import (  # noqa: F401 - names of this module's API
     report_scope,
 )
 from .report_outputs import (  # noqa: F401 - names of this module's API
-    BATCH_SIZE,
     CHANGE_COLUMNS,
     GROUP_COLUMNS,
     HTML_LIST_CAP,
     OVERDUE_COLUMNS,
-    QUERIES_PER_BATCH,
     ChangeTracker,
     LongestOverdue,
     SnapshotWriter,
     StreamedTable,
     StreamedWorkbook,
     _group_values,
-    iter_batches,
     read_snapshot,
+    snapshot_rows,
     svg_overdue_by_agency,
     svg_progress_over_time,
     svg_status_by_domain,
     write_csv,
     write_xlsx,
+)
+from .report_reading import (  # noqa: F401 - names of this module's API
+    BATCH_SIZE,
+    QUERIES_PER_BATCH,
+    iter_batches,
 )
 
 logger = logging.getLogger(__name__)
@@ -328,10 +330,11 @@ class Built:
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused: reading hundreds of thousands of rows makes
-    tuples by the million, and each collection would walk them all (a third of the reading's
-    time). A build makes no reference cycles worth collecting before it ends; what others make
-    is collected afterwards."""
+    """Python's cyclic garbage collector paused: reading hundreds of thousands of rows by
+    Django's cursor (SQLite), or comparing them with the previous snapshot's, makes tuples by
+    the million, and each collection would walk them all (a third of the reading's time). A
+    build makes no reference cycles worth collecting before it ends; what others make is
+    collected afterwards."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -342,20 +345,25 @@ def collector_paused() -> Iterator[None]:
 
 
 @contextmanager
-def consistent_reading() -> Iterator[None]:
+def consistent_reading() -> Iterator[str | None]:
     """The reading of a report in one snapshot of the database, so that its batches agree with
     each other even while agencies report: on PostgreSQL outside a transaction, a REPEATABLE
-    READ, READ ONLY transaction. Elsewhere (SQLite, whose transactions here take the write
-    lock, or inside a transaction, as in tests) nothing more: a batch's queries cover the same
-    range of keys, and its rows are only those of the recommendations it read (one adopted
-    while its batch is read may be counted without its rows until the next report)."""
+    READ, READ ONLY transaction, whose snapshot is exported: its name is given, for the
+    reading's own connection (``report_reading.ArrowFetch``) to import. Elsewhere (SQLite,
+    whose transactions here take the write lock, or inside a transaction, as in tests, whose
+    own writes no other connection could see) nothing more, and None given: a batch's queries
+    cover the same range of keys, and its rows are only those of the recommendations it read
+    (one adopted while its batch is read may be counted without its rows until the next
+    report)."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield
+        yield None
         return
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
+            cursor.execute("SELECT pg_export_snapshot()")
+            (snapshot,) = cursor.fetchone()
+        yield snapshot
 
 
 def write_batch(
@@ -366,10 +374,11 @@ def write_batch(
     data, digest = snapshot.encode(batch.snapshot)
     stored = changes.unchanged(batch.first, batch.last, digest)
     if stored is None:
-        changes.compare(batch.last, batch.snapshot)
-        stored = zlib.compress(data, 1)
+        if changes.active:
+            changes.compare(batch.last, snapshot_rows(batch.snapshot))
+        stored = snapshot.compress(data)
     snapshot.write_block(batch.first, batch.last, digest, stored)
-    overdue_table.write_formatted(batch.overdue_csv, batch.overdue_xml)
+    overdue_table.write_formatted(batch.overdue_csv, batch.overdue_xml, batch.overdue_rows)
 
 
 def _read_and_write(
@@ -382,6 +391,7 @@ def _read_and_write(
     previous_handle,
     batch_size: int | None,
     progress: Callable[[int], None] | None,
+    reading: str | None = None,
 ) -> tuple[int, Counts, LongestOverdue, ChangeTracker]:
     """The reading: batches read, counted, formatted and written."""
     counts, longest = Counts(), LongestOverdue(HTML_LIST_CAP)
@@ -405,6 +415,7 @@ def _read_and_write(
                     counts=counts,
                     longest=longest,
                     strings=workbook.strings,
+                    snapshot=reading,
                 )
             )
         )
@@ -447,7 +458,7 @@ def compute_report(
                 logger.warning("report run %s: snapshot of run %s is missing", run.pk, previous.pk)
         workbook = StreamedWorkbook(tmp / "report.xlsx", tmp)
         stack.callback(workbook.close)
-        with consistent_reading():
+        with consistent_reading() as reading:
             count, counts, longest, changes = _read_and_write(
                 scope,
                 tmp,
@@ -457,6 +468,7 @@ def compute_report(
                 previous_handle=previous_handle,
                 batch_size=batch_size,
                 progress=progress,
+                reading=reading,
             )
         if changes.broken:
             logger.warning(

@@ -333,9 +333,9 @@ def test_changes_are_found_whether_or_not_the_batches_line_up_with_the_previous_
 ):
     """A batch the same as the previous report's is passed whole; one that differs, or whose
     bounds moved (a recommendation archived before it), is compared row by row."""
-    from recommendations import report_outputs
+    from recommendations import report_outputs, report_reading
 
-    monkeypatch.setattr(report_outputs, "BATCH_SIZE", 3)
+    monkeypatch.setattr(report_reading, "BATCH_SIZE", 3)
     organisation = OrganisationFactory()
     recommendations = [RecommendationFactory(state=RecommendationState.ADOPTED) for _ in range(9)]
     assignments = [
@@ -417,9 +417,8 @@ def test_queries_per_batch_are_constant(db):
 
 
 def test_reading_stopped_early_leaves_the_connection_usable(db):
-    """On PostgreSQL the next batch's rows are asked for before a batch is handed over (in
-    pipeline mode): the connection still serves other queries between batches, and after the
-    reading is closed half-way."""
+    """The connection still serves other queries between batches, and after the reading is
+    closed half-way."""
     for _ in range(3):
         AssignmentFactory(recommendation=RecommendationFactory(state=RecommendationState.ADOPTED))
     batches = reporting.iter_batches(
@@ -667,7 +666,7 @@ def test_admin_builds_a_report_now_and_rebuilds_failed_ones(db, officer, monkeyp
 @pytest.mark.django_db(transaction=True)
 def test_a_report_read_outside_a_transaction_has_the_figures_of_one_read_inside(settings, tmp_path):
     """As in the worker, outside a transaction: on PostgreSQL the reading is one REPEATABLE READ
-    snapshot in pipeline mode. Its figures are those of the same report read inside a
+    snapshot, read by ADBC. Its figures are those of the same report read inside a
     transaction (as in the other tests), batch by batch."""
     from django.db import transaction
 
@@ -727,9 +726,11 @@ def test_longest_overdue_rows_keep_reading_order_among_equal_dates(db):
     reason="needs PostgreSQL: the reading is one snapshot there only",
 )
 @pytest.mark.django_db(transaction=True)
-def test_a_report_reads_one_snapshot_while_agencies_write():
+@pytest.mark.parametrize("by_adbc", [True, False], ids=["ADBC", "cursor"])
+def test_a_report_reads_one_snapshot_while_agencies_write(by_adbc):
     """A recommendation adopted while a report is being read, between two of its batches, is
-    in neither its rows nor its counts: the whole reading is one snapshot of the database."""
+    in neither its rows nor its counts: the whole reading is one snapshot of the database,
+    also on ADBC's connection, which imports the snapshot of the reading's transaction."""
     import threading
 
     from django.db import connections
@@ -753,9 +754,13 @@ def test_a_report_reads_one_snapshot_while_agencies_write():
 
     counts = reporting.Counts()
     read = 0
-    with reporting.consistent_reading():
+    with reporting.consistent_reading() as snapshot:
         for batch in reporting.iter_batches(
-            scope, today=timezone.localdate(), batch_size=1, counts=counts
+            scope,
+            today=timezone.localdate(),
+            batch_size=1,
+            counts=counts,
+            snapshot=snapshot if by_adbc else None,
         ):
             if not read:
                 writer = threading.Thread(target=adopt_another)
