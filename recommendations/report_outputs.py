@@ -11,6 +11,7 @@ holds one batch and the counters, whatever the number of recommendations.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import csv
 import datetime as dt
 import functools
@@ -20,9 +21,11 @@ import heapq
 import html
 import io
 import marshal
+import queue
 import re
 import shutil
 import struct
+import threading
 import zipfile
 import zlib
 from collections import Counter
@@ -749,9 +752,61 @@ def _overdue_sheet_frame() -> tuple[str, str]:
     return xml[:end], xml[end:]
 
 
+class ThreadedWriter:
+    """A binary file (``raw``) written by a thread of its own: ``write`` hands the data over
+    and returns at once, so that compressing it (zlib lets go of Python's lock while it works)
+    runs beside the reading. At most ``depth`` pieces wait; an error of the thread is raised by
+    the next ``write`` or by ``close``, which waits for everything to be written and closes
+    ``raw``. Text is written as UTF-8. ``buffer`` and ``flush`` as on a text file, for
+    ``StreamedTable``."""
+
+    def __init__(self, raw, depth: int = 8):
+        self.raw = raw
+        self.pieces: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.closed = False
+        self.thread = threading.Thread(target=self._run, name="report-writer", daemon=True)
+        self.thread.start()
+
+    @property
+    def buffer(self) -> ThreadedWriter:
+        return self
+
+    def _run(self) -> None:
+        while (piece := self.pieces.get()) is not None:
+            if self.error is None:
+                try:
+                    self.raw.write(piece)
+                except BaseException as error:  # noqa: BLE001 - raised in the writer's thread
+                    self.error = error
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def write(self, data) -> None:
+        if self.closed:
+            raise ValueError("write to a closed file")
+        self._raise()
+        self.pieces.put(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def flush(self) -> None:
+        self._raise()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.pieces.put(None)
+        self.thread.join()
+        self.raw.close()
+        self._raise()
+
+
 class StreamedWorkbook:
     """The report's XLSX, zipped while the rows are read: the overdue sheet's entry is opened
-    first and its rows (``sheet``, a text handle for ``StreamedTable``) compressed as they come;
+    first and its rows (``sheet``, a ``ThreadedWriter`` for ``StreamedTable``) compressed as they
+    come, by a thread of their own;
     ``finish`` adds the summary sheets that openpyxl writes once the figures are known, and the
     changes (from their own ``StreamedTable``'s XML file). The overdue sheet's XML around its
     rows is openpyxl's, from a workbook holding only the header (``finish`` checks that the
@@ -763,7 +818,7 @@ class StreamedWorkbook:
         self.head, self.tail = _overdue_sheet_frame()
         self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
         self.entry = self.zip.open(OVERDUE_SHEET, "w", force_zip64=True)
-        self.sheet = io.TextIOWrapper(self.entry, encoding="utf-8", newline="")
+        self.sheet = ThreadedWriter(self.entry)
         self.sheet.write(self.head)
 
     def end_rows(self) -> None:
@@ -807,10 +862,12 @@ class StreamedWorkbook:
         self.zip.close()
 
     def close(self) -> None:
-        """Closed, finished or not (on an error: the temporary folder goes with it)."""
+        """Closed, finished or not (on an error: the temporary folder goes with it, and the
+        error being raised is the one to report, not the sheet's)."""
         try:
             if not self.sheet.closed:
-                self.sheet.close()
+                with contextlib.suppress(Exception):
+                    self.sheet.close()
         finally:
             self.zip.close()
 

@@ -474,11 +474,16 @@ def _dictionary(values: pa.Array) -> tuple[list, pa.Array]:
 class _OverdueRows:
     """The overdue rows' CSV lines and XLSX rows of a batch, a column at a time: the cells
     that repeat (``OverdueCells``) are made once per distinct (group, agency, role, status)
-    and per due date, and taken for each row by its position among them."""
+    in a batch and once per due date in the reading, and taken for each row by its position
+    among them."""
 
     def __init__(self, cells: OverdueCells, counts: Counts):
         self.cells, self.counts = cells, counts
         self.number = 1  # the XLSX sheet's row: the header is row 1
+        # The due dates seen (days since 1970-01-01) and their cells, in the same order.
+        self.days = pa.array([], pa.int32())
+        self.due_csv = pa.array([], pa.string())
+        self.due_xml = pa.array([], pa.string())
 
     def _middles(self, groups: pa.Array, rows: pa.RecordBatch) -> tuple[pa.Array, pa.Array]:
         cells, group_keys = self.cells, self.counts.group_keys
@@ -515,16 +520,22 @@ class _OverdueRows:
         )
 
     def _dues(self, due: pa.Array) -> tuple[pa.Array, pa.Array]:
-        days, day_at = _dictionary(due.cast(pa.int32()))
-        csv_cells, xml_cells = [], []
-        for day in days:
-            found = self.cells.due_of_day(day)
-            csv_cells.append(found[0])
-            xml_cells.append(found[1])
-        return (
-            pc.take(pa.array(csv_cells, pa.string()), day_at),
-            pc.take(pa.array(xml_cells, pa.string()), day_at),
-        )
+        """Each row's due date and days overdue, taken from the cells of the days seen so far
+        (Arrow columns, in the order first seen); a day not seen before is made once."""
+        days = due.cast(pa.int32())
+        at = pc.index_in(days, value_set=self.days)
+        if at.null_count:
+            new = pc.unique(days.filter(pc.is_null(at))).to_pylist()
+            cells = [self.cells.due_of_day(day) for day in new]
+            self.days = pa.concat_arrays([self.days, pa.array(new, pa.int32())])
+            self.due_csv = pa.concat_arrays(
+                [self.due_csv, pa.array([cell[0] for cell in cells], pa.string())]
+            )
+            self.due_xml = pa.concat_arrays(
+                [self.due_xml, pa.array([cell[1] for cell in cells], pa.string())]
+            )
+            at = pc.index_in(days, value_set=self.days)
+        return pc.take(self.due_csv, at), pc.take(self.due_xml, at)
 
     def format(self, groups: pa.Array, rows: pa.RecordBatch) -> tuple[bytes, bytes]:
         """``rows``: overdue rows only, ``groups`` their groups."""

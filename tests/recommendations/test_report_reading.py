@@ -266,3 +266,46 @@ def test_changes_are_found_against_a_snapshot_of_the_format_before(db, settings,
     assert changes["counts"]["changed"] == 1 and changes["counts"]["new"] == 0
     assert [row["reference"] for row in changes["top"]] == [changed.recommendation.reference]
     assert kept.recommendation.reference not in {row["reference"] for row in changes["top"]}
+
+
+# --- The writing thread --------------------------------------------------------------------------
+
+
+class _Raw:
+    def __init__(self, fail_at=None):
+        self.data, self.closed, self.fail_at = bytearray(), False, fail_at
+
+    def write(self, piece):
+        if self.fail_at is not None and len(self.data) >= self.fail_at:
+            raise OSError(28, "No space left on device")
+        self.data += piece
+
+    def close(self):
+        self.closed = True
+
+
+def test_threaded_writer_writes_everything_in_order_before_it_closes():
+    raw = _Raw()
+    writer = report_outputs.ThreadedWriter(raw, depth=2)
+    writer.write("<sheet>")
+    for number in range(500):
+        writer.buffer.write(memoryview(f"<row>{number}</row>".encode()))
+    writer.write("</sheet>")
+    writer.close()
+    assert raw.closed and not writer.thread.is_alive()
+    assert (
+        raw.data
+        == ("<sheet>" + "".join(f"<row>{n}</row>" for n in range(500)) + "</sheet>").encode()
+    )
+    with pytest.raises(ValueError, match="closed"):
+        writer.write("more")
+
+
+def test_threaded_writer_raises_the_error_of_its_thread():
+    writer = report_outputs.ThreadedWriter(_Raw(fail_at=10), depth=1)
+    with pytest.raises(OSError, match="No space left"):
+        for _ in range(100):
+            writer.write(b"0123456789")
+    with pytest.raises(OSError, match="No space left"):
+        writer.close()
+    assert not writer.thread.is_alive()
