@@ -30,6 +30,7 @@ turned into the same Arrow columns. From there the work is the same:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import queue
 import re
 import struct
@@ -62,6 +63,8 @@ from .report_outputs import (
     _as_date,
     plain_columns,
 )
+
+logger = logging.getLogger(__name__)
 
 # Fewer, larger batches cost fewer round trips; a batch of 5000 holds ~15,000 assignment rows.
 BATCH_SIZE = 5000
@@ -148,7 +151,6 @@ def _rows_sql(*, today: dt.date) -> tuple[str, list]:
 class _Queries:
     """A reading's queries, each as ``(sql, params)`` for a batch."""
 
-    rec_sql: str
     rec_params: list
     recs_sql: str
     rows_sql: str
@@ -159,7 +161,6 @@ class _Queries:
         rec_sql, rec_params = scope_sql(scope)
         rows_sql, rows_params = _rows_sql(today=today)
         return cls(
-            rec_sql,
             rec_params,
             _recommendations_sql(rec_sql, batch_size=batch_size),
             rows_sql,
@@ -326,8 +327,6 @@ class Prefetched:
     """``items`` (an iterator) run by a thread of its own, ``depth`` items ahead of the reader:
     the thread waits on the database (and ADBC decodes, without Python's lock) while the reader
     works. ``close`` stops the thread, from any state."""
-
-    _END = object()
 
     def __init__(self, items: Iterator, depth: int = 1):
         self.items = items
@@ -624,8 +623,16 @@ def iter_batches(
     overdue = _OverdueRows(cells, counts)
     queries = _Queries.build(scope, today=today, batch_size=batch_size)
 
+    fetch = None
     if snapshot is not None and connection.vendor == "postgresql":
-        fetch = ArrowFetch(snapshot)
+        try:
+            fetch = ArrowFetch(snapshot)
+        except Exception as error:  # noqa: BLE001 - the report is still made, more slowly
+            logger.warning(
+                "report reading: ADBC's connection failed (%s); reading by Django's connection",
+                error,
+            )
+    if fetch is not None:
         batches = Prefetched(_fetched_batches(fetch, queries, batch_size))
     else:
         fetch = CursorFetch()

@@ -309,3 +309,20 @@ def test_threaded_writer_raises_the_error_of_its_thread():
     with pytest.raises(OSError, match="No space left"):
         writer.close()
     assert not writer.thread.is_alive()
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_report_is_made_by_djangos_connection_when_adbc_cannot_connect(
+    monkeypatch, settings, tmp_path, caplog
+):
+    settings.MEDIA_ROOT = tmp_path
+    for _ in range(3):
+        AssignmentFactory(recommendation=RecommendationFactory(state=RecommendationState.ADOPTED))
+    monkeypatch.setattr(
+        report_reading, "adbc_conninfo", lambda: "host=127.0.0.1 port=1 connect_timeout=2"
+    )
+    run = reporting.report_run_build(run=reporting.report_run_create(kind="on_demand", queue=False))
+    assert run.state == "done", run.error
+    assert run.figures["totals"]["assignments"] == 3
+    assert "ADBC's connection failed" in caplog.text
