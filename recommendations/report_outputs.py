@@ -106,15 +106,14 @@ class SharedStrings:
 
 
 class OverdueCells:
-    """The parts of the overdue rows that repeat, as CSV fields and XLSX cells, each made once:
-    per (group, agency, role, status) the labels' cells, per due date the date's
-    and the days overdue's. Bounded by the reference data and the calendar, not by the rows.
-    The XLSX's texts are ``strings``' (shared strings)."""
+    """The parts of the overdue rows that repeat, as CSV fields and XLSX cells: per (group,
+    agency, role, status) the labels' cells (kept, made once), per due date the date's and the
+    days overdue's (kept by the reading). Bounded by the reference data and the calendar, not
+    by the rows. The XLSX's texts are ``strings``' (shared strings)."""
 
     def __init__(self, labels: Labels, today: dt.date, strings: SharedStrings):
         self.labels, self.today, self.strings = labels, today, strings
         self.middles: dict[tuple, tuple[str, str]] = {}
-        self.dues: dict[int, tuple[str, str]] = {}
 
     def middle(self, key: tuple, group: tuple) -> tuple[str, str]:
         """``key``: (group number, organisation_id, role, status); ``group``: the group's
@@ -142,16 +141,10 @@ class OverdueCells:
 
     def due_of_day(self, day: int) -> tuple[str, str]:
         """The due date (``day``: days since 1970-01-01, as Arrow holds dates) and the days
-        overdue."""
-        found = self.dues.get(day)
-        if found is None:
-            due = EPOCH + dt.timedelta(days=day)
-            iso, days = due.isoformat(), (self.today - due).days
-            found = self.dues[day] = (
-                f"{iso},{days}",
-                f"{self.strings.cell(iso)}<c><v>{days}</v></c>",
-            )
-        return found
+        overdue (the reading asks once per day: ``report_reading._OverdueRows``)."""
+        due = EPOCH + dt.timedelta(days=day)
+        iso, days = due.isoformat(), (self.today - due).days
+        return f"{iso},{days}", f"{self.strings.cell(iso)}<c><v>{days}</v></c>"
 
 
 class LongestOverdue:

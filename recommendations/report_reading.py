@@ -14,7 +14,8 @@ into Arrow columns in C++, no Python object per value) on a second connection th
 snapshot, so both connections see the same data; a thread fetches the next batch while this one
 is worked on. Elsewhere (SQLite, or inside a caller's transaction whose own writes another
 connection could not see, as in tests) Django's cursor fetches the same queries and the rows are
-turned into the same Arrow columns. From there the work is the same:
+turned into the same Arrow columns; so too, with a warning, when ADBC cannot connect. From there
+the work is the same:
 
 - the assignments are counted with Arrow's ``group_by`` (``Counts``), per (group, agency,
   response, status, overdue) and per (group, agency, progress); the recommendations per
@@ -510,7 +511,7 @@ class _OverdueRows:
             value, role = divmod(value, len(roles))
             group, agency = divmod(value, len(agencies))
             key = (group, agencies[agency], roles[role], statuses[status])
-            middle = cells.middles.get(key) or cells.middle(key, group_keys[group])
+            middle = cells.middle(key, group_keys[group])
             csv_cells.append(middle[0])
             xml_cells.append(middle[1])
         return (
@@ -614,8 +615,8 @@ def iter_batches(
 
     ``snapshot``: on PostgreSQL, the name of the reading's exported snapshot
     (``reporting.consistent_reading``): the rows are then fetched by ADBC in a thread of their
-    own. Without it, by Django's cursor, here. ``fetched`` is handed the fetcher (its
-    ``queries``: how many it ran) when the reading ends."""
+    own. Without it (or when ADBC cannot connect), by Django's cursor, here. ``fetched`` is
+    handed the fetcher (its ``queries``: how many it ran) when the reading ends."""
     batch_size = batch_size or BATCH_SIZE
     labels = labels or Labels.load()
     counts = counts if counts is not None else Counts()
